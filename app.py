@@ -1,0 +1,29 @@
+"""What the CNN Sees: ``python app.py`` starts the exhibition app (the UI lives in demo/, the ML in core/)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from core.checkpoint import CHECKPOINTS_DIR
+from demo.ui import RUNS_DIR, build_app
+
+
+def main(argv: list[str] | None = None) -> None:
+    on_spaces = bool(os.environ.get("SPACE_ID"))  # Hugging Face Spaces sets SPACE_ID
+    parser = argparse.ArgumentParser(description="Start the What the CNN Sees app.")
+    parser.add_argument("--host", default="0.0.0.0" if on_spaces else "127.0.0.1", help="address to bind")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 7860)))
+    parser.add_argument("--share", action="store_true", help="ask Gradio for a public link (needs internet)")
+    parser.add_argument("--checkpoint-dir", default=str(CHECKPOINTS_DIR), help="folder of checkpoint folders")
+    parser.add_argument("--runs-dir", default=str(RUNS_DIR), help="where fine-tuned models are written")
+    parser.add_argument("--no-training", action="store_true",
+                        help="hide the Train tab (public hosting); also set by WTCS_NO_TRAINING=1")
+    args = parser.parse_args(argv)
+    allow_training = not (args.no_training or os.environ.get("WTCS_NO_TRAINING", "") not in ("", "0"))
+    app = build_app(args.checkpoint_dir, allow_training=allow_training, runs_dir=args.runs_dir)
+    app.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share)
+
+
+if __name__ == "__main__":
+    main()

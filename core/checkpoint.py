@@ -1,0 +1,256 @@
+"""Checkpoints as folders anyone can open without our code (the Hugging Face model-repo layout).
+
+    config.json         architecture and its options, classes, groups, input size, normalisation,
+                        dataset (name, fingerprint, split), training recipe, calibration temperature
+    model.safetensors   the weights (loaded without unpickling anything)
+    metrics.json        validation figures and the per-epoch history
+    README.md           the model card
+
+Writes are atomic: a checkpoint is built in a temporary sibling folder and renamed into place, so a
+reader never sees a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from core.errors import CheckpointError
+from core.models import create_model
+
+FORMAT = "what-the-cnn-sees/1"
+REQUIRED_FILES = ("config.json", "model.safetensors")
+MAX_FILE_BYTES = 10 * 1024 * 1024  # a Hugging Face Space takes files up to 10 MB without LFS
+CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model in eval mode and everything needed to feed it and read its output."""
+
+    path: Path | None
+    model: torch.nn.Module
+    config: dict
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.config["classes"]
+
+    @property
+    def groups(self) -> dict[str, list[str]]:
+        return self.config.get("groups") or {}
+
+    @property
+    def input_size(self) -> int:
+        return int(self.config["input_size"])
+
+    @property
+    def mean(self) -> list[float]:
+        return self.config["mean"]
+
+    @property
+    def std(self) -> list[float]:
+        return self.config["std"]
+
+    @property
+    def temperature(self) -> float:
+        return float(self.config.get("temperature", 1.0))
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path else self.config.get("arch", "model")
+
+
+def build_config(
+    arch: str, arch_kwargs: dict, classes: list[str], input_size: int, mean: list[float], std: list[float],
+    groups: dict[str, list[str]] | None = None, dataset: dict | None = None, recipe: dict | None = None,
+    temperature: float = 1.0,
+) -> dict:
+    """The config.json contents. Tuples become lists so the file is plain JSON."""
+    return {
+        "format": FORMAT,
+        "arch": arch,
+        "arch_kwargs": json.loads(json.dumps(arch_kwargs)),
+        "num_classes": len(classes),
+        "classes": list(classes),
+        "groups": groups or {},
+        "input_size": int(input_size),
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+        "dataset": dataset or {},
+        "recipe": recipe or {},
+        "temperature": float(temperature),
+    }
+
+
+def model_from_config(config: dict) -> torch.nn.Module:
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in config.get("arch_kwargs", {}).items()}
+    return create_model(config["arch"], num_classes=len(config["classes"]), input_size=config["input_size"], **kwargs)
+
+
+def state_dict_for_saving(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weights as contiguous fp32 CPU tensors, without the DDP/compile prefixes."""
+    module = getattr(model, "module", model)
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
+
+
+def save_checkpoint(
+    path: str | Path, model: torch.nn.Module, config: dict, metrics: dict | None = None,
+    card: str | None = None, extra_files: dict[str, Path] | None = None,
+) -> Path:
+    """Write the checkpoint folder atomically (build in a temporary sibling, then rename). Returns ``path``.
+
+    extra_files: name -> existing file to copy into the folder (a curve plot, an evaluation sample).
+    Raises CheckpointError if a file would exceed 10 MB.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        save_file(state_dict_for_saving(model), str(tmp / "model.safetensors"), metadata={"format": FORMAT})
+        _write_json(tmp / "config.json", config)
+        _write_json(tmp / "metrics.json", metrics or {})
+        (tmp / "README.md").write_text(card or f"# {path.name}\n\n{config['arch']} on {config.get('dataset', {}).get('name', '?')}\n")
+        for name, src in (extra_files or {}).items():
+            shutil.copy2(src, tmp / name)
+        if path.exists():  # keep files we do not write (eval samples, caches) from the previous version
+            for old in path.iterdir():
+                if old.is_file() and not (tmp / old.name).exists():
+                    shutil.copy2(old, tmp / old.name)
+        for f in tmp.iterdir():
+            if f.is_file() and f.stat().st_size > MAX_FILE_BYTES:
+                raise CheckpointError(f"{f.name} is {f.stat().st_size / 1e6:.1f} MB; checkpoint files must stay under 10 MB")
+        _replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Swap ``new`` in as ``target``; the old folder (if any) is removed only after the rename."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, target)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON ({err}); the checkpoint is corrupt") from err
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} should hold a JSON object")
+    return data
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Open a checkpoint folder; the model comes back on the CPU in eval mode.
+
+    Raises CheckpointError naming the file that is missing, corrupt or does not match the others.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"no checkpoint folder at {path}")
+    for name in REQUIRED_FILES:
+        if not (path / name).is_file():
+            raise CheckpointError(f"{path / name} is missing; a checkpoint needs {', '.join(REQUIRED_FILES)}")
+    config = _read_json(path / "config.json")
+    for key in ("arch", "classes", "input_size", "mean", "std"):
+        if key not in config:
+            raise CheckpointError(f"{path / 'config.json'} has no {key!r}")
+    try:
+        weights = load_file(str(path / "model.safetensors"))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path / 'model.safetensors'} is corrupt ({err})") from err
+    model = model_from_config(config)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise CheckpointError(
+            f"{path / 'model.safetensors'} does not match the architecture in config.json ({first})"
+        ) from err
+    model.eval()
+    metrics = _read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
+    return Checkpoint(path, model, config, metrics)
+
+
+def list_checkpoints(*dirs: str | Path) -> list[Path]:
+    """Every checkpoint folder (one holding config.json and model.safetensors) directly inside ``dirs``."""
+    found = []
+    for d in dirs:
+        d = Path(d)
+        if d.is_dir():
+            found += [p for p in sorted(d.iterdir())
+                      if p.is_dir() and not p.name.startswith(".") and all((p / f).is_file() for f in REQUIRED_FILES)]
+    return found
+
+
+def checkpoint_label(path: Path, metrics: dict | None = None) -> str:
+    """``cifar10-resnet (94.1%)``: a checkpoint's name with its validation top-1, for model selectors."""
+    if metrics is None:
+        try:
+            metrics = json.loads((path / "metrics.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            metrics = {}
+    top1 = (metrics.get("val") or {}).get("top1")
+    return f"{path.name} ({100 * top1:.1f}%)" if isinstance(top1, (int, float)) else path.name
+
+
+class CheckpointStore:
+    """The checkpoints the app can serve: found in ``dirs``, each loaded once and reloaded when its weights
+    change on disk. Thread-safe; models are only ever used for inference (training happens in another process
+    on its own copy), so one loaded model can serve every request."""
+
+    def __init__(self, *dirs: str | Path):
+        import threading
+
+        self.dirs = [Path(d) for d in dirs]
+        self._lock = threading.Lock()
+        self._loaded: dict[Path, tuple[float, Checkpoint]] = {}
+
+    def paths(self) -> list[Path]:
+        return list_checkpoints(*self.dirs)
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(label, path) pairs for a dropdown, e.g. ("cifar10-resnet (94.1%)", "/.../checkpoints/cifar10-resnet")."""
+        return [(checkpoint_label(p), str(p)) for p in self.paths()]
+
+    def get(self, path: str | Path) -> Checkpoint:
+        """The loaded checkpoint at ``path`` (a folder, or a bare name found in ``dirs``). Raises CheckpointError."""
+        path = Path(path)
+        if not path.is_dir():
+            named = [p for p in self.paths() if p.name == str(path)]
+            if not named:
+                raise CheckpointError(f"no checkpoint named {str(path)!r}; choose one of {', '.join(p.name for p in self.paths())}")
+            path = named[0]
+        path = path.resolve()
+        try:
+            stamp = (path / "model.safetensors").stat().st_mtime_ns
+        except OSError as err:
+            raise CheckpointError(f"{path / 'model.safetensors'} is missing") from err
+        with self._lock:
+            cached = self._loaded.get(path)
+            if cached and cached[0] == stamp:
+                return cached[1]
+            ckpt = load_checkpoint(path)
+            self._loaded[path] = (stamp, ckpt)
+            return ckpt

@@ -1,0 +1,216 @@
+"""The networks, built by name: ``create_model("resnet", num_classes=10, input_size=32)``.
+
+Every model is an ``nn.Sequential``-like stack of named stages (``stem``, ``stage1`` ... ``head``), so the
+explanation code can list layers, show feature maps and pick Grad-CAM target layers without knowing the
+architecture. ``describe_stages`` gives each stage's output shape and parameter count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from core.errors import ConfigError
+
+MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(name: str):
+    def wrap(fn):
+        MODELS[name] = fn
+        return fn
+
+    return wrap
+
+
+def create_model(name: str, num_classes: int, input_size: int = 32, **kwargs) -> nn.Module:
+    """Build a registered model. ``kwargs`` are the architecture's options (widths, dropout, ...).
+
+    Raises ConfigError for an unknown name, fewer than two classes, or an unusable input size.
+    """
+    if name not in MODELS:
+        raise ConfigError(f"unknown architecture {name!r}; choose from {', '.join(sorted(MODELS))}")
+    if num_classes < 2:
+        raise ConfigError(f"a classifier needs at least two classes, got {num_classes}")
+    if input_size < 16 or input_size > 256:
+        raise ConfigError(f"input size must be between 16 and 256 pixels, got {input_size}")
+    try:
+        return MODELS[name](num_classes=num_classes, input_size=input_size, **kwargs)
+    except TypeError as err:
+        raise ConfigError(f"bad option for {name}: {err}") from err
+
+
+class StagedNet(nn.Sequential):
+    """A stack of named stages. The last conv stage is the default Grad-CAM target."""
+
+    def named_stages(self) -> list[tuple[str, nn.Module]]:
+        return list(self.named_children())
+
+    def conv_stage_names(self) -> list[str]:
+        """Stages whose output is a spatial feature map (N, C, H, W), in order."""
+        return [n for n, m in self.named_children() if any(isinstance(x, nn.Conv2d) for x in m.modules())]
+
+    def first_conv(self) -> nn.Conv2d:
+        return next(m for m in self.modules() if isinstance(m, nn.Conv2d))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building blocks
+
+
+class BatchNorm(nn.BatchNorm2d):
+    """BatchNorm whose scale is frozen at 1 (airbench: with ReLU-like activations after it a learned scale adds
+    little and the frozen one lets the biases take a larger learning rate)."""
+
+    def __init__(self, channels: int, momentum: float = 0.4, train_weight: bool = False):
+        super().__init__(channels, momentum=momentum, eps=1e-5)
+        self.weight.requires_grad_(train_weight)
+
+
+def conv3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+class ConvBNAct(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+        super().__init__(conv3x3(c_in, c_out, stride), BatchNorm(c_out), nn.GELU())
+
+
+class Residual(nn.Module):
+    """x + GELU(BN(conv(x))): an identity shortcut around one 3x3 convolution."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = conv3x3(channels, channels)
+        self.norm = BatchNorm(channels)
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.act(self.norm(self.conv(x)))
+
+
+class ResStage(nn.Module):
+    """conv (widen) -> 2x2 max-pool -> BN -> GELU, then ``depth`` residual units at the pooled resolution.
+
+    The layout of airbench's ConvGroup, with the second convolution behind a skip connection."""
+
+    def __init__(self, c_in: int, c_out: int, depth: int):
+        super().__init__()
+        self.conv = conv3x3(c_in, c_out)
+        self.pool = nn.MaxPool2d(2)
+        self.norm = BatchNorm(c_out)
+        self.act = nn.GELU()
+        self.blocks = nn.Sequential(*[Residual(c_out) for _ in range(depth)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.act(self.norm(self.pool(self.conv(x)))))
+
+
+class Scale(nn.Module):
+    """Multiply by a constant (airbench scales logits by 1/9 so a high learning rate stays stable)."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Architectures
+
+
+@register("resnet")
+def resnet(
+    num_classes: int, input_size: int = 32, widths: tuple[int, ...] = (64, 256, 256), depth: int = 1,
+    stem_width: int = 32, stem_stride: int | None = None, dropout: float = 0.0, logit_scale: float = 1 / 9,
+) -> StagedNet:
+    """A small residual network for 32x32 and 64x64 images (about 2 M parameters at the defaults).
+
+    stem: 3x3 conv to ``stem_width`` (stride 2 when the input is 64 or larger, so a 64x64 photo costs
+    about what a 32x32 one does); then one ResStage per width, each halving the resolution; then a
+    global max-pool and a linear head. ``depth`` residual units per stage.
+    """
+    if not widths or any(w < 1 for w in widths) or depth < 0:
+        raise ConfigError(f"widths must be positive and depth >= 0, got widths={widths}, depth={depth}")
+    stride = stem_stride or (2 if input_size >= 64 else 1)
+    if input_size // stride < 2 ** len(widths):
+        raise ConfigError(f"input size {input_size} is too small for {len(widths)} stages")
+    layers: dict[str, nn.Module] = {"stem": ConvBNAct(3, stem_width, stride)}
+    c_in = stem_width
+    for i, width in enumerate(widths, start=1):
+        layers[f"stage{i}"] = ResStage(c_in, width, depth)
+        c_in = width
+    layers["pool"] = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten())
+    layers["head"] = nn.Sequential(nn.Dropout(dropout), nn.Linear(c_in, num_classes, bias=False), Scale(logit_scale))
+    return StagedNet(_ordered(layers))
+
+
+@register("simplecnn")
+def simplecnn(
+    num_classes: int, input_size: int = 32, width: int = 64, hidden: int = 512, dropout: float = 0.5,
+    batchnorm: bool = True,
+) -> StagedNet:
+    """The project log's plain CNN: two conv-conv-pool stages and a dense layer with dropout, no shortcuts.
+
+    stage1: conv(width) conv(width) pool; stage2: conv(2*width) conv(2*width) pool; then flatten,
+    dense(``hidden``) with dropout, and the classifier.
+    """
+
+    def block(c_in: int, c_out: int) -> nn.Sequential:
+        norm = (lambda c: nn.BatchNorm2d(c)) if batchnorm else (lambda c: nn.Identity())
+        return nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batchnorm), norm(c_out), nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=not batchnorm), norm(c_out), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
+
+    if width < 1 or hidden < 1 or not 0 <= dropout < 1:
+        raise ConfigError(f"width and hidden must be positive and dropout in [0, 1), got {width}, {hidden}, {dropout}")
+    side = input_size // 4
+    layers = {
+        "stage1": block(3, width),
+        "stage2": block(width, 2 * width),
+        "dense": nn.Sequential(nn.Flatten(), nn.Dropout(dropout / 2), nn.Linear(2 * width * side * side, hidden),
+                               nn.ReLU(inplace=True)),
+        "head": nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, num_classes)),
+    }
+    return StagedNet(_ordered(layers))
+
+
+def _ordered(layers: dict[str, nn.Module]):
+    from collections import OrderedDict
+
+    return OrderedDict(layers)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Introspection
+
+
+@dataclass
+class StageInfo:
+    name: str
+    output_shape: tuple[int, ...]  # per image, e.g. (64, 16, 16)
+    parameters: int
+
+
+def describe_stages(model: StagedNet, input_size: int) -> list[StageInfo]:
+    """Each stage with its output shape for one ``input_size`` x ``input_size`` image and its parameter count."""
+    infos, x = [], torch.zeros(1, 3, input_size, input_size)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for name, module in model.named_stages():
+            x = module(x)
+            infos.append(StageInfo(name, tuple(x.shape[1:]), sum(p.numel() for p in module.parameters())))
+    model.train(was_training)
+    return infos
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

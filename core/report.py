@@ -1,0 +1,126 @@
+"""The human-readable side of a checkpoint: the model card (README.md) and the training-curve plot."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on a server or in CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_history(history: list[dict], path: Path) -> Path:
+    """Train vs validation loss and accuracy per epoch as a small PNG at ``path``. Returns ``path``."""
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(8, 3), dpi=80)
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
+    ax_loss.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation")
+    ax_loss.set(title="loss", xlabel="epoch")
+    ax_acc.plot(epochs, [h["train_acc"] for h in history], "o-", label="train")
+    ax_acc.plot(epochs, [h["val_acc"] for h in history], "o-", label="validation")
+    ax_acc.set(title="accuracy", xlabel="epoch")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def train_command(name: str, config: dict) -> str:
+    """The ``python -m core.train`` command that reproduces a checkpoint from its recorded recipe."""
+    r = config.get("recipe", {})
+    defaults = _defaults()
+    parts = ["python -m core.train", f"--data {shlex.quote(str(r.get('data', '?')))}", f"--output-dir checkpoints/{name}"]
+    for key, value in r.items():
+        if key in ("data", "output_dir") or value == defaults.get(key) or value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else "")
+        elif isinstance(value, dict):
+            import json
+
+            parts.append(f"{flag} {shlex.quote(json.dumps(value))}")
+        else:
+            parts.append(f"{flag} {shlex.quote(str(value))}")
+    return " ".join(p for p in parts if p)
+
+
+def _defaults() -> dict:
+    from dataclasses import asdict
+
+    from core.train import TrainConfig
+
+    return asdict(TrainConfig())
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def model_card(name: str, config: dict, metrics: dict) -> str:
+    """README.md text for a checkpoint: data, split, command, recipe, time, results, weaknesses."""
+    ds, val = config.get("dataset", {}), metrics.get("val", {})
+    cal = metrics.get("val_calibrated", {})
+    groups = config.get("groups") or {}
+    lines = [
+        f"# {name}",
+        "",
+        f"A `{config['arch']}` classifier for {len(config['classes'])} classes of **{ds.get('name', '?')}**, "
+        f"input {config['input_size']}x{config['input_size']} RGB, {metrics.get('parameters', 0):,} parameters. "
+        "Weights in `model.safetensors`; architecture, classes, groups and normalisation in `config.json`.",
+        "",
+        "## Data",
+        f"- Source: `{ds.get('source', '?')}` (fingerprint `{ds.get('fingerprint', '?')}`).",
+        f"- Split: {ds.get('train_images', '?'):,} training and {ds.get('val_images', '?'):,} validation images, "
+        f"a stratified {ds.get('val_fraction', '?')} of the training folder held out with seed {ds.get('seed', '?')}. "
+        "Nothing was tuned on any test set.",
+        f"- Normalisation: mean {[round(m, 4) for m in config['mean']]}, std {[round(s, 4) for s in config['std']]}.",
+    ]
+    if groups:
+        lines.append("- Groups: " + "; ".join(f"**{g}**: {', '.join(m)}" for g, m in groups.items()) + ".")
+    lines += [
+        "",
+        "## Reproduce",
+        "```",
+        train_command(name, config),
+        "```",
+        f"Recipe: `{ {k: v for k, v in config.get('recipe', {}).items() if k not in ('data', 'output_dir')} }`",
+        "",
+        f"Training time on this machine (2 CPU cores): {metrics.get('train_seconds', 0) / 60:.1f} minutes, "
+        f"{metrics.get('epochs_run', '?')} epochs (best epoch {metrics.get('best_epoch', '?')})"
+        + (f", stopped by {metrics['stopped_early']}" if metrics.get("stopped_early") else "") + ".",
+        "",
+        "## Validation results",
+        f"Measured on the {val.get('n', '?')} held-out validation images"
+        + (f" with test-time augmentation level {metrics.get('tta')}" if metrics.get("tta") else "") + ":",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| top-1 | {_pct(val.get('top1'))} |",
+        f"| top-5 | {_pct(val.get('top5'))} |",
+        f"| group top-1 | {_pct(val.get('group_top1'))} |",
+        f"| ECE (15 bins) | {val.get('ece', 0):.4f} (after temperature scaling, T={cal.get('temperature', 1):.3f}: "
+        f"{cal.get('ece', 0):.4f}) |",
+        "",
+        f"Reproduce: `python -m core.evaluate --checkpoint checkpoints/{name} --data {ds.get('source', '?')} --split val"
+        f"{' --tta ' + str(metrics.get('tta')) if metrics.get('tta') else ''} --json`",
+        "",
+        "![train vs validation loss and accuracy](curves.png)",
+        "",
+        "## Known weaknesses",
+        "Most-confused pairs on validation (true -> predicted, count, share of the true class):",
+        "",
+    ]
+    lines += [f"- {p['true']} -> {p['predicted']}: {p['count']} ({100 * p['share']:.1f}%)"
+              for p in metrics.get("most_confused", [])[:8]]
+    worst = sorted(metrics.get("per_class", {}).items(), key=lambda kv: kv[1])[:5]
+    if worst:
+        lines += ["", "Weakest classes: " + ", ".join(f"{c} ({100 * a:.0f}%)" for c, a in worst) + "."]
+    lines += ["", "It has only seen small, centred photos of its classes: anything else still gets one of these names."]
+    return "\n".join(lines) + "\n"

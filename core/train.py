@@ -1,0 +1,563 @@
+"""Training: one loop for the command line, the background jobs of the Train tab, and torchrun (DDP).
+
+    python -m core.train --data cifar10-train-jpg --arch resnet --epochs 16 --output-dir checkpoints/NAME
+    torchrun --nproc_per_node 2 -m core.train --data ... (data-parallel, gloo on CPU / nccl on CUDA)
+
+The CPU fast path follows airbench: data stays a uint8 tensor and is augmented in whole batches,
+the model runs channels_last under bfloat16 autocast (where the CPU has native bf16), the learning rate
+follows a one-cycle schedule, and an optional lookahead EMA and flip test-time augmentation add the last
+fraction of a percent. Each epoch ends with a validation pass, an atomic save of the best checkpoint, and a
+resume file, so a killed run continues with ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from collections.abc import Callable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from core.augment import batch_cutout, batch_flip_lr, batch_mixup, batch_translate, parse_augment
+from core.checkpoint import Checkpoint, build_config, load_checkpoint, save_checkpoint
+from core.data import ImageSet, channel_stats, load_train_val, parse_merge
+from core.errors import ConfigError, UserError
+from core.evaluate import fit_temperature, predict_logits, summarize
+from core.models import count_parameters, create_model
+
+# ---------------------------------------------------------------------------------------------------------------
+# Setup: hyper-parameters, in one place. The CLI flags and the Train tab both start from these.
+
+OPTIMIZER_LR = {"sgd": 0.2, "adam": 2e-3, "adamw": 2e-3}  # defaults per optimizer at batch 256 (mean loss)
+SCHEDULES = ("onecycle", "cosine", "constant", "cyclic")
+
+
+@dataclass
+class TrainConfig:
+    data: str = "cifar10-train-jpg"  # a dataset name, folder or archive (see core.data.load_images)
+    output_dir: str = "runs/model"
+    arch: str = "resnet"
+    arch_kwargs: dict = field(default_factory=dict)  # architecture options, e.g. {"widths": [64, 256, 256]}
+    epochs: int = 16
+    batch_size: int = 256
+    optimizer: str = "sgd"  # sgd (Nesterov momentum), adam, adamw
+    lr: float | None = None  # None: OPTIMIZER_LR[optimizer]
+    momentum: float = 0.9  # SGD momentum (also beta1 for Adam/AdamW)
+    wd: float = 5e-4  # weight decay (decoupled for AdamW)
+    schedule: str = "onecycle"  # onecycle: linear warm-up then linear decay; cosine; constant; cyclic (triangular)
+    warmup: float = 0.2  # share of training spent warming up (onecycle, cosine)
+    label_smoothing: float = 0.0
+    dropout: float | None = None  # None keeps the architecture's default
+    augment: str = "flip,translate"  # any of flip, translate, cutout
+    translate: int = 2  # pixels, at 32x32 (scaled with the input size)
+    cutout: int = 8  # side of the cutout square, at 32x32 (scaled with the input size)
+    cutmix: float = 0.0  # CutMix Beta alpha; 0 turns it off. Helps on few images per class
+    lookahead: bool = False  # airbench's lookahead EMA: average weights every 5 steps, pull the model to it
+    norm_bias_lr_scale: float = 1.0  # SGD only: learning-rate multiplier for BatchNorm biases (airbench uses 64)
+    tta: int = 1  # test-time augmentation for the final validation: 0 none, 1 mirror, 2 mirror + shifts
+    val_fraction: float = 0.1
+    seed: int = 0
+    input_size: int | None = None  # None: the data's own size (or the --init-from checkpoint's)
+    merge: str = ""  # merge classes: "vehicle=automobile,truck;pets=cat,dog"
+    resume: bool = False
+    init_from: str | None = None  # fine-tune this checkpoint (a new head if the classes differ)
+    freeze_backbone: bool = False  # with init_from: train only the head
+    max_minutes: float | None = None  # stop cleanly (with a valid checkpoint) after this long
+    early_stop: int | None = None  # stop when validation accuracy has not improved for this many epochs
+    threads: int | None = None  # torch CPU threads (the app leaves one core to the live camera)
+    bf16: bool | None = None  # None: autocast to bfloat16 where the hardware supports it
+    channels_last: bool = True
+    log_every: int = 20  # steps between progress reports
+
+
+def validate_config(cfg: TrainConfig) -> None:
+    """Raise ConfigError with a clear message for absurd values, before any data is loaded."""
+    checks = [
+        (cfg.epochs >= 1, f"epochs must be at least 1, got {cfg.epochs}"),
+        (cfg.epochs <= 1000, f"epochs must be at most 1000, got {cfg.epochs}"),
+        (1 <= cfg.batch_size <= 8192, f"batch size must be between 1 and 8192, got {cfg.batch_size}"),
+        (cfg.lr is None or (math.isfinite(cfg.lr) and 0 < cfg.lr <= 10), f"learning rate must be in (0, 10], got {cfg.lr}"),
+        (cfg.optimizer in OPTIMIZER_LR, f"optimizer must be one of {', '.join(OPTIMIZER_LR)}, got {cfg.optimizer!r}"),
+        (cfg.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}"),
+        (0 <= cfg.momentum < 1, f"momentum must be in [0, 1), got {cfg.momentum}"),
+        (0 <= cfg.wd <= 1, f"weight decay must be in [0, 1], got {cfg.wd}"),
+        (0 <= cfg.warmup < 1, f"warm-up share must be in [0, 1), got {cfg.warmup}"),
+        (0 <= cfg.label_smoothing < 1, f"label smoothing must be in [0, 1), got {cfg.label_smoothing}"),
+        (cfg.dropout is None or 0 <= cfg.dropout < 1, f"dropout must be in [0, 1), got {cfg.dropout}"),
+        (0 <= cfg.translate <= 16, f"translate must be 0..16 pixels, got {cfg.translate}"),
+        (0 <= cfg.cutout <= 32, f"cutout must be 0..32 pixels, got {cfg.cutout}"),
+        (0 <= cfg.cutmix <= 10, f"cutmix alpha must be in [0, 10], got {cfg.cutmix}"),
+        (0 < cfg.val_fraction < 1, f"validation fraction must be between 0 and 1, got {cfg.val_fraction}"),
+        (cfg.max_minutes is None or cfg.max_minutes > 0, f"max minutes must be positive, got {cfg.max_minutes}"),
+        (cfg.early_stop is None or cfg.early_stop >= 1, f"early-stop patience must be at least 1, got {cfg.early_stop}"),
+        (cfg.tta in (0, 1, 2), f"tta must be 0, 1 or 2, got {cfg.tta}"),
+        (not cfg.freeze_backbone or cfg.init_from, "freezing the backbone needs --init-from a trained checkpoint"),
+        (cfg.threads is None or cfg.threads >= 1, f"threads must be at least 1, got {cfg.threads}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    try:
+        parse_augment(cfg.augment)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+
+
+class Cancelled(Exception):
+    """Raised inside ``train`` when ``should_stop`` asks to stop: nothing further is written."""
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    metrics: dict
+    stopped_early: str | None = None  # "time limit", "early stop" or None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Device, precision, distribution
+
+
+def pick_device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        return bool(cpu and (getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+                             or getattr(cpu, "_is_amx_tile_supported", lambda: False)()))
+    return False
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _any_rank(flag: bool, world: int) -> bool:
+    """True on every rank if ``flag`` is true on any (so all ranks stop together)."""
+    if world == 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(t)
+    return bool(t.item() > 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Optimiser and schedule
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    lr = cfg.lr or OPTIMIZER_LR[cfg.optimizer]
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd" and cfg.norm_bias_lr_scale != 1.0:
+        # BatchNorm biases get a larger step but the same per-step decay (lr * wd unchanged), as in airbench.
+        s = cfg.norm_bias_lr_scale
+        norm_bias = [p for n, p in params if p.ndim == 1]
+        others = [p for n, p in params if p.ndim != 1]
+        groups = [dict(params=norm_bias, lr=lr * s, weight_decay=cfg.wd / s), dict(params=others, lr=lr, weight_decay=cfg.wd)]
+    else:
+        groups = [dict(params=[p for _, p in params], lr=lr, weight_decay=cfg.wd)]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(groups, betas=(cfg.momentum, 0.999))
+
+
+def lr_factor(step: int, total: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
+    """Multiplier on the base learning rate at ``step`` of ``total``."""
+    frac = step / max(1, total)
+    warm = cfg.warmup
+    if cfg.schedule == "constant":
+        return 1.0
+    if cfg.schedule == "cyclic":  # triangular cycles of two epochs between 0.1x and 1x (Smith 2017)
+        period = 2 * steps_per_epoch
+        phase = (step % period) / period
+        return 0.1 + 0.9 * (1 - abs(2 * phase - 1))
+    if frac < warm:
+        return 0.2 + 0.8 * frac / warm
+    rest = (frac - warm) / max(1e-8, 1 - warm)
+    if cfg.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * rest))
+    return 1.0 - 0.93 * rest  # onecycle: linear down to 0.07x, airbench's shape
+
+
+class Lookahead:
+    """airbench's lookahead: an EMA of the weights whose decay grows over training; every few steps the
+    model is pulled onto the average. At the end the model is the average."""
+
+    def __init__(self, model: nn.Module):
+        self.avg = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def update(self, model: nn.Module, decay: float) -> None:
+        with torch.no_grad():
+            for (k, param) in model.state_dict().items():
+                if param.dtype.is_floating_point:
+                    self.avg[k].lerp_(param, 1 - decay)
+                    param.copy_(self.avg[k])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model set-up (fresh, or fine-tuned from a checkpoint)
+
+
+def _build_model(cfg: TrainConfig, train_set: ImageSet) -> tuple[nn.Module, dict, Checkpoint | None]:
+    """The model to train and its architecture options."""
+    if not cfg.init_from:
+        kwargs = dict(cfg.arch_kwargs)
+        if cfg.dropout is not None:
+            kwargs["dropout"] = cfg.dropout
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+        return create_model(cfg.arch, len(train_set.classes), train_set.input_size, **kwargs), kwargs, None
+    base = load_checkpoint(cfg.init_from)
+    model = base.model
+    kwargs = dict(base.config.get("arch_kwargs", {}))
+    if train_set.classes != base.classes:  # a new head for the new class list
+        head = model.head if hasattr(model, "head") else list(model.children())[-1]
+        linear_index = max(i for i, m in enumerate(head) if isinstance(m, nn.Linear))
+        old = head[linear_index]
+        head[linear_index] = nn.Linear(old.in_features, len(train_set.classes), bias=old.bias is not None)
+    if cfg.dropout is not None:
+        for m in model.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = cfg.dropout
+        kwargs["dropout"] = cfg.dropout
+    if cfg.freeze_backbone:
+        for name, stage in model.named_children():
+            stage.requires_grad_(name == "head")
+    return model, kwargs, base
+
+
+def _set_train_mode(model: nn.Module, frozen: bool) -> None:
+    """Train mode, but frozen stages keep their BatchNorm statistics (few images would ruin them)."""
+    model.train()
+    if frozen:
+        for name, stage in model.named_children():
+            if name != "head":
+                stage.eval()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Train
+
+
+def _resume_path(output_dir: Path) -> Path:
+    # Beside the checkpoint, not inside it: it holds optimizer state (too large to ship) and must survive
+    # the atomic swap of the checkpoint folder.
+    return output_dir.parent / f".{output_dir.name}.resume.pt"
+
+
+def train(
+    cfg: TrainConfig, on_progress: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None, data: tuple[ImageSet, ImageSet] | None = None,
+) -> TrainResult:
+    """Train (or fine-tune) a model and write its checkpoint folder to ``cfg.output_dir``.
+
+    on_progress: called with dicts {"event": "start"|"step"|"epoch"|"done", ...} (see the code below).
+    should_stop: polled every step; when it returns True, training stops and ``Cancelled`` is raised;
+      only complete checkpoints from earlier epochs remain.
+    data: (train, val) ImageSets to use instead of loading ``cfg.data`` (the Train tab's captured images).
+    Raises ConfigError / DataError / CheckpointError for bad input.
+    """
+    validate_config(cfg)
+    report = on_progress or (lambda _: None)
+    stop_requested = should_stop or (lambda: False)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    rank, world = _distributed()
+    device = pick_device()
+    torch.manual_seed(cfg.seed)
+    start_time = time.time()
+    output_dir = Path(cfg.output_dir)
+
+    # -- data
+    input_size = cfg.input_size
+    if cfg.init_from and input_size is None:
+        input_size = int(json.loads((Path(cfg.init_from) / "config.json").read_text())["input_size"])
+    merge = parse_merge(cfg.merge) if cfg.merge else None
+    train_set, val_set = data or load_train_val(cfg.data, cfg.val_fraction, cfg.seed, input_size, merge)
+    if len(train_set.classes) < 2:
+        raise ConfigError("a classifier needs at least two classes")
+    if input_size and train_set.input_size != input_size:
+        from core.data import resize_images
+
+        train_set = replace(train_set, images=resize_images(train_set.images, input_size))
+        val_set = replace(val_set, images=resize_images(val_set.images, input_size))
+
+    model, arch_kwargs, base = _build_model(cfg, train_set)
+    mean, std = (base.mean, base.std) if base else channel_stats(train_set.images)
+    arch = base.config["arch"] if base else cfg.arch
+    scale = train_set.input_size / 32  # augmentation sizes are given at 32x32
+    augments = parse_augment(cfg.augment)
+    model = model.to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    use_bf16 = bf16_supported(device) if cfg.bf16 is None else cfg.bf16
+    train_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    optimizer = make_optimizer(model, cfg)
+    per_rank_batch = max(1, cfg.batch_size // world)
+    steps_per_epoch = max(1, len(train_set) // cfg.batch_size)  # drop the ragged last batch
+    total_steps = steps_per_epoch * cfg.epochs
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    lookahead = Lookahead(model) if cfg.lookahead else None
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+
+    history: list[dict] = []
+    best = {"val_acc": -1.0, "epoch": 0}
+    first_epoch, step = 0, 0
+    resume_file = _resume_path(output_dir)
+    if cfg.resume and resume_file.exists():
+        state = torch.load(resume_file, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if lookahead and "lookahead" in state:
+            lookahead.avg = state["lookahead"]
+        history, best, first_epoch, step = state["history"], state["best"], state["epoch"], state["step"]
+        start_time -= state.get("seconds", 0.0)
+
+    config = build_config(arch, arch_kwargs, train_set.classes, train_set.input_size, mean, std, train_set.groups,
+                          dataset={"name": train_set.name, "source": str(cfg.data), "fingerprint": train_set.fingerprint,
+                                   "val_fraction": cfg.val_fraction, "seed": cfg.seed, "merge": cfg.merge,
+                                   "train_images": len(train_set), "val_images": len(val_set)},
+                          recipe={k: v for k, v in asdict(cfg).items() if k not in ("resume", "threads", "log_every")})
+    report({"event": "start", "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "train_images": len(train_set),
+            "val_images": len(val_set), "classes": train_set.classes, "parameters": count_parameters(model),
+            "device": str(device), "bf16": use_bf16, "world_size": world})
+
+    gen = torch.Generator().manual_seed(cfg.seed + 1000 * rank)
+    stopped = None
+    frozen = cfg.freeze_backbone
+    for epoch in range(first_epoch, cfg.epochs):
+        _set_train_mode(model, frozen)
+        perm = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
+        seen, correct, loss_sum = 0, 0, 0.0
+        for i in range(steps_per_epoch):
+            if stop_requested():
+                raise Cancelled("training was cancelled")
+            idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size][rank * per_rank_batch:(rank + 1) * per_rank_batch]
+            x, y = train_set.images[idx], train_set.labels[idx]
+            x = _augment(x, augments, cfg, scale, gen)
+            x = _normalize(x, mean, std)
+            if "cutout" in augments:
+                x = batch_cutout(x, max(1, round(cfg.cutout * scale)), gen)
+            target = y
+            if cfg.cutmix > 0:
+                x, target = batch_mixup(x, y, len(train_set.classes), cfg.cutmix, gen)
+            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+            target, y = target.to(device), y.to(device)
+            factor = lr_factor(step, total_steps, cfg, steps_per_epoch)
+            for g, lr in zip(optimizer.param_groups, base_lrs, strict=True):
+                g["lr"] = lr * factor
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = train_model(x)
+                loss = loss_fn(logits.float(), target)
+            if not torch.isfinite(loss):
+                raise ConfigError(f"the loss became {loss.item()} at epoch {epoch + 1}: the learning rate is too high")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if lookahead and step % 5 == 0:
+                lookahead.update(model, decay=0.95**5 * (step / total_steps) ** 3)
+            seen += len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            loss_sum += float(loss) * len(y)
+            if step % cfg.log_every == 0 or i == steps_per_epoch - 1:
+                elapsed = time.time() - start_time
+                report({"event": "step", "epoch": epoch + 1, "epochs": cfg.epochs, "step": i + 1,
+                        "steps_per_epoch": steps_per_epoch, "loss": loss_sum / seen, "acc": correct / seen,
+                        "lr": optimizer.param_groups[-1]["lr"], "elapsed": elapsed,
+                        "remaining": elapsed / max(1, step - first_epoch * steps_per_epoch) * (total_steps - step)})
+            if cfg.max_minutes and _any_rank(time.time() - start_time > cfg.max_minutes * 60, world):
+                stopped = "time limit"
+                break
+        if lookahead and (stopped or epoch == cfg.epochs - 1):
+            lookahead.update(model, decay=1.0)
+
+        # -- validate (every rank computes the same figures; rank 0 writes)
+        val_logits = predict_logits(model, val_set.images, mean, std, autocast=use_bf16)
+        val_loss = float(nn.functional.cross_entropy(val_logits, val_set.labels))
+        val_acc = float((val_logits.argmax(1) == val_set.labels).float().mean())
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
+               "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[-1]["lr"],
+               "seconds": round(time.time() - start_time, 1)}
+        history.append(row)
+        report({"event": "epoch", **row, "epochs": cfg.epochs})
+        improved = val_acc > best["val_acc"]
+        if improved:
+            best = {"val_acc": val_acc, "epoch": epoch + 1}
+        if rank == 0:
+            if improved or not output_dir.exists():
+                _save(output_dir, model, config, history, best, start_time)
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
+                        "best": best, "epoch": epoch + 1, "step": step, "seconds": time.time() - start_time,
+                        **({"lookahead": lookahead.avg} if lookahead else {})}, resume_file)
+        if not stopped and cfg.early_stop and epoch + 1 - best["epoch"] >= cfg.early_stop:
+            stopped = "early stop"
+        if stopped:
+            break
+
+    # -- final: best weights, calibrated, with full metrics and the model card
+    ckpt = load_checkpoint(output_dir) if rank == 0 or world == 1 else None
+    metrics = {}
+    if ckpt is not None:
+        best_model = ckpt.model.to(device)
+        logits = predict_logits(best_model, val_set.images, mean, std, tta=cfg.tta, autocast=use_bf16)
+        temperature = fit_temperature(logits, val_set.labels)
+        config["temperature"] = temperature
+        val = summarize(logits, val_set.labels, train_set.classes, train_set.groups, temperature=1.0)
+        val_calibrated = summarize(logits, val_set.labels, train_set.classes, train_set.groups, temperature=temperature)
+        metrics = {
+            "val": {k: val[k] for k in ("n", "top1", "top5", "group_top1", "ece", "nll")},
+            "val_calibrated": {k: val_calibrated[k] for k in ("ece", "nll", "temperature")},
+            "per_class": val["per_class"], "most_confused": val["most_confused"], "confusion": val["confusion"],
+            "tta": cfg.tta, "best_epoch": best["epoch"], "epochs_run": len(history),
+            "train_seconds": round(time.time() - start_time, 1), "stopped_early": stopped,
+            "parameters": count_parameters(best_model), "history": history,
+        }
+        from core.report import model_card, plot_history
+
+        plot = plot_history(history, output_dir.parent / f".{output_dir.name}.curves.png")
+        save_checkpoint(output_dir, best_model.cpu(), config, metrics, model_card(output_dir.name, config, metrics),
+                        extra_files={"curves.png": plot})
+        plot.unlink(missing_ok=True)
+        resume_file.unlink(missing_ok=True) if not stopped else None
+    report({"event": "done", "output_dir": str(output_dir), "metrics": {k: metrics.get(k) for k in ("val", "train_seconds")},
+            "stopped_early": stopped})
+    if world > 1:
+        dist.barrier()
+    return TrainResult(output_dir, metrics, stopped)
+
+
+def _augment(x: torch.Tensor, augments: list[str], cfg: TrainConfig, scale: float, gen: torch.Generator) -> torch.Tensor:
+    if "flip" in augments:
+        x = batch_flip_lr(x, gen)
+    if "translate" in augments and cfg.translate > 0:
+        x = batch_translate(x, max(1, round(cfg.translate * scale)), gen)
+    return x
+
+
+def _normalize(x: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
+    from core.predict import to_model_input
+
+    return to_model_input(x, mean, std)
+
+
+def _save(output_dir: Path, model: nn.Module, config: dict, history: list[dict], best: dict, start_time: float) -> None:
+    metrics = {"history": history, "best_epoch": best["epoch"], "val": {"top1": best["val_acc"]},
+               "train_seconds": round(time.time() - start_time, 1), "complete": False}
+    save_checkpoint(output_dir, model, config, metrics)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m core.train", description="Train or fine-tune a CNN and write a checkpoint folder.")
+    p.add_argument("--data", default=d.data, help="dataset: a folder, a .zip/.tar.gz archive, cifar10 or cifar100")
+    p.add_argument("--output-dir", default=d.output_dir, help="checkpoint folder to write")
+    p.add_argument("--arch", default=d.arch, help="architecture: resnet or simplecnn")
+    p.add_argument("--arch-kwargs", default="{}", help='architecture options as JSON, e.g. \'{"widths": [64, 256, 256]}\'')
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--optimizer", default=d.optimizer, choices=list(OPTIMIZER_LR))
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default depends on the optimizer)")
+    p.add_argument("--momentum", type=float, default=d.momentum)
+    p.add_argument("--wd", type=float, default=d.wd, help="weight decay")
+    p.add_argument("--schedule", default=d.schedule, choices=list(SCHEDULES))
+    p.add_argument("--warmup", type=float, default=d.warmup)
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--augment", default=d.augment, help="comma list of flip, translate, cutout (or none)")
+    p.add_argument("--translate", type=int, default=d.translate)
+    p.add_argument("--cutout", type=int, default=d.cutout)
+    p.add_argument("--cutmix", type=float, default=d.cutmix)
+    p.add_argument("--lookahead", action="store_true")
+    p.add_argument("--norm-bias-lr-scale", type=float, default=d.norm_bias_lr_scale)
+    p.add_argument("--tta", type=int, default=d.tta)
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--input-size", type=int, default=d.input_size)
+    p.add_argument("--merge", default=d.merge, help='merge classes: "new=a,b;other=c,d"')
+    p.add_argument("--resume", action="store_true", help="continue a killed run from its last finished epoch")
+    p.add_argument("--init-from", default=d.init_from, help="checkpoint folder to fine-tune")
+    p.add_argument("--freeze-backbone", action="store_true")
+    p.add_argument("--max-minutes", type=float, default=d.max_minutes)
+    p.add_argument("--early-stop", type=int, default=d.early_stop, metavar="PATIENCE")
+    p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--no-bf16", dest="bf16", action="store_false", default=None)
+    return p
+
+
+def config_from_args(argv: list[str] | None = None) -> TrainConfig:
+    args = vars(build_parser().parse_args(argv))
+    try:
+        args["arch_kwargs"] = json.loads(args["arch_kwargs"])
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--arch-kwargs is not valid JSON: {err}") from err
+    return TrainConfig(**args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tqdm import tqdm
+
+    try:
+        cfg = config_from_args(argv)
+        bar = None
+
+        def show(event: dict) -> None:
+            nonlocal bar
+            if int(os.environ.get("RANK", 0)) != 0:
+                return
+            if event["event"] == "start":
+                print(f"training {event['parameters']:,} parameters on {event['train_images']:,} images "
+                      f"({len(event['classes'])} classes), validating on {event['val_images']:,}; device {event['device']}, "
+                      f"bf16 {event['bf16']}, processes {event['world_size']}", flush=True)
+            elif event["event"] == "step":
+                if bar is None:
+                    bar = tqdm(total=event["steps_per_epoch"], desc=f"epoch {event['epoch']}/{event['epochs']}", leave=False,
+                               mininterval=5, file=sys.stdout)
+                bar.n = event["step"]
+                bar.set_postfix(loss=f"{event['loss']:.3f}", acc=f"{event['acc']:.3f}")
+            elif event["event"] == "epoch":
+                if bar:
+                    bar.close()
+                    bar = None
+                print(f"epoch {event['epoch']}/{event['epochs']}: train loss {event['train_loss']:.4f} acc {event['train_acc']:.4f} | "
+                      f"val loss {event['val_loss']:.4f} acc {event['val_acc']:.4f} | {event['seconds']:.0f}s", flush=True)
+            elif event["event"] == "done":
+                print(json.dumps({"output_dir": event["output_dir"], **(event["metrics"] or {}),
+                                  "stopped_early": event["stopped_early"]}), flush=True)
+
+        train(cfg, on_progress=show)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
