@@ -37,7 +37,7 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("WTCS_DATA_DIR", REPO_DIR.parent / "shared" / "data"))
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SPLITS = ("train", "val", "test")
-LOADER_VERSION = 2  # bump when decoding changes, so stale caches are not reused
+LOADER_VERSION = 3  # bump when decoding changes, so stale caches are not reused
 MAX_IMAGE_PIXELS = 120_000_000  # a 10,000 x 12,000 photo; beyond this we refuse rather than exhaust memory
 
 
@@ -86,6 +86,8 @@ class ImageSet:
     fingerprint: str
     groups: dict[str, list[str]] = field(default_factory=dict)
     skipped: int = 0  # unreadable files that were passed over
+    files: list[str] | None = None  # per image, its path inside ``split_dir`` (image folders only)
+    split_dir: str | None = None  # the folder the images were decoded from (image folders only)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -96,7 +98,8 @@ class ImageSet:
 
     def subset(self, index: torch.Tensor) -> ImageSet:
         """The images at ``index`` (a 1-D int64 tensor), same classes and groups."""
-        return replace(self, images=self.images[index], labels=self.labels[index])
+        files = [self.files[i] for i in index.tolist()] if self.files else None
+        return replace(self, images=self.images[index], labels=self.labels[index], files=files)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -217,7 +220,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _decode_folder(split_dir: Path, input_size: int | None) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+def _decode_folder(split_dir: Path, input_size: int | None) -> tuple[np.ndarray, np.ndarray, list[str], int, list[str]]:
     class_dirs = _list_dirs(split_dir)
     if not class_dirs:
         raise DataError(f"{split_dir} has no class folders; expected {split_dir}/<class name>/<images>")
@@ -225,7 +228,7 @@ def _decode_folder(split_dir: Path, input_size: int | None) -> tuple[np.ndarray,
     files = [(f, c) for c, d in enumerate(class_dirs) for f in _list_images(d)]
     if not files:
         raise DataError(f"no image files (.jpg, .png, ...) under {split_dir}")
-    decoded, labels, skipped = [], [], 0
+    decoded, labels, skipped, kept = [], [], 0, []
     for path, label in files:
         try:
             with Image.open(path) as raw:
@@ -235,12 +238,13 @@ def _decode_folder(split_dir: Path, input_size: int | None) -> tuple[np.ndarray,
             continue
         decoded.append(img)
         labels.append(label)
+        kept.append(str(path.relative_to(split_dir)))
     if not decoded:
         raise DataError(f"none of the {len(files)} image files under {split_dir} could be read")
     if input_size is None:  # the most common size (as a square side) when sizes are mixed
         input_size = Counter(min(im.size) for im in decoded).most_common(1)[0][0]
     images = np.stack([square_resize(im, input_size) for im in decoded]).transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(images), np.asarray(labels, dtype=np.int64), classes, skipped
+    return np.ascontiguousarray(images), np.asarray(labels, dtype=np.int64), classes, skipped, kept
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -374,11 +378,12 @@ def load_images(
                     split_dir = root  # flat layout: root/<class>/...
                 else:
                     raise DataError(f"{path} has no {split!r} split (found: {', '.join(dataset_splits(path))})")
-            images, labels, classes, skipped = _decode_folder(split_dir, input_size)
+            images, labels, classes, skipped, files = _decode_folder(split_dir, input_size)
             name = root.name if root != top or path.is_dir() else path.name.split(".")[0]
             name = name.removesuffix("-train-jpg")
             return ImageSet(torch.from_numpy(images), torch.from_numpy(labels), classes, name,
-                            fingerprint or _folder_fingerprint(split_dir), _known_groups(name, classes), skipped)
+                            fingerprint or _folder_fingerprint(split_dir), _known_groups(name, classes), skipped,
+                            files, str(split_dir))
 
         key = f"{fingerprint or _folder_fingerprint(path)}:{path.resolve()}:{split}:{input_size}"
         ds = _cached(key, decode, use_cache)
@@ -408,7 +413,8 @@ def _cached(key: str, build, use_cache: bool) -> ImageSet:
             path.unlink(missing_ok=True)
     ds = build()
     if use_cache:
-        meta = dict(classes=ds.classes, name=ds.name, fingerprint=ds.fingerprint, groups=ds.groups, skipped=ds.skipped)
+        meta = dict(classes=ds.classes, name=ds.name, fingerprint=ds.fingerprint, groups=ds.groups, skipped=ds.skipped,
+                    files=ds.files, split_dir=ds.split_dir)
         blob = torch.frombuffer(bytearray(json.dumps(meta).encode()), dtype=torch.uint8)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -531,3 +537,41 @@ def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of (N, 3, H, W) uint8 images, on the 0..1 scale."""
     sample = images[:: max(1, len(images) // 10000)].float().div_(255)
     return sample.mean(dim=(0, 2, 3)).tolist(), sample.std(dim=(0, 2, 3)).tolist()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluation samples shipped with a checkpoint
+
+
+def per_class_sample(labels: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:
+    """Up to ``per_class`` random indices of each class (sorted), the same for the same seed."""
+    gen = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in torch.unique(labels).tolist():
+        idx = torch.nonzero(labels == c).flatten()
+        picks.append(idx[torch.randperm(len(idx), generator=gen)[:per_class]])
+    return torch.cat(picks).sort().values
+
+
+def write_sample_zip(ds: ImageSet, path: str | Path, split: str = "val") -> Path:
+    """Write ``ds`` as a zip image folder ``<split>/<class>/<file>`` that ``load_images(path, split)`` reads back.
+
+    Images decoded from a folder are stored as their original files (so the pixels are identical and JPEGs
+    stay small); others are stored as lossless PNG.
+    """
+    import zipfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        for i, label in enumerate(ds.labels.tolist()):
+            folder = f"{split}/{ds.classes[label]}"
+            if ds.files and ds.split_dir and (Path(ds.split_dir) / ds.files[i]).is_file():
+                zf.write(Path(ds.split_dir) / ds.files[i], f"{folder}/{Path(ds.files[i]).name}")
+            else:
+                buf = io.BytesIO()
+                Image.fromarray(ds.images[i].permute(1, 2, 0).numpy()).save(buf, format="PNG")
+                zf.writestr(f"{folder}/{i:05d}.png", buf.getvalue())
+    os.replace(tmp, path)
+    return path

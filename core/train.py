@@ -379,7 +379,7 @@ def train(
                 lookahead.update(model, decay=0.95**5 * (step / total_steps) ** 3)
             seen += len(y)
             correct += int((logits.argmax(1) == y).sum())
-            loss_sum += float(loss) * len(y)
+            loss_sum += float(loss.detach()) * len(y)
             if step % cfg.log_every == 0 or i == steps_per_epoch - 1:
                 elapsed = time.time() - start_time
                 report({"event": "step", "epoch": epoch + 1, "epochs": cfg.epochs, "step": i + 1,
