@@ -183,6 +183,39 @@ def pixelated(pixels: np.ndarray, size: int = 256) -> np.ndarray:
     return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
 
 
+@dataclass
+class Explanation:
+    """One photo explained: what the model saw, what it thinks, and where it looked."""
+
+    probs: np.ndarray  # (classes,) float32, calibrated by the checkpoint's temperature
+    heatmap: np.ndarray  # (s, s) float32 in [0, 1], s = the model's input size
+    pixels: np.ndarray  # (s, s, 3) uint8: the input the network saw
+    photo: np.ndarray  # (d, d, 3) uint8: the same centre crop at display size, for the overlay
+    target: int  # the class the heatmap explains
+
+
+def explain_photo(
+    ckpt: Checkpoint, image, target_class: int | None = None, method: str = "gradcam", layer: str | None = None,
+    display_size: int = 320,
+) -> Explanation:
+    """Preprocess a photo (path, bytes, PIL image or array), predict and explain it in one forward pass.
+
+    target_class: the class to explain; None = the top prediction. Raises ImageError for an unusable image
+    and ConfigError for an unknown method, layer or class.
+    """
+    from core.data import open_image, square_resize
+    from core.predict import to_model_input
+
+    img = open_image(image, draft_size=display_size)
+    pixels = square_resize(img, ckpt.input_size)
+    photo = square_resize(img, min(display_size, min(img.size))) if display_size else pixels
+    tensor = to_model_input(torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None], ckpt.mean, ckpt.std)
+    cams, logits = cam_and_logits(ckpt, tensor, [target_class], method, layer)
+    probs = torch.softmax(logits[0] / ckpt.temperature, dim=0).numpy().astype(np.float32)
+    target = int(target_class) if target_class is not None else int(logits[0].argmax())
+    return Explanation(probs, cams[0], pixels, photo, target)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Feature maps and filters
 
@@ -253,6 +286,27 @@ def eval_sample(ckpt: Checkpoint) -> ImageSet | None:
         return align_classes(ds, ckpt.classes)
     except DataError:
         return None
+
+
+def eval_sample_files(ckpt: Checkpoint, per_class: int = 2, limit: int = 40) -> list[tuple[str, str]]:
+    """Up to ``per_class`` original image files of each class from the eval sample, as (path, class) pairs
+    (at most ``limit``), for example galleries. Empty when the checkpoint has no eval sample."""
+    if ckpt.path is None or not (ckpt.path / EVAL_SAMPLE_FILE).is_file():
+        return []
+    try:
+        ds = load_images(ckpt.path / EVAL_SAMPLE_FILE, "val")
+    except DataError:
+        return []
+    if not ds.files or not ds.split_dir:
+        return []
+    by_class: dict[str, list[str]] = {}
+    for f, label in zip(ds.files, ds.labels.tolist(), strict=True):
+        files = by_class.setdefault(ds.classes[label], [])
+        if len(files) < per_class and (Path(ds.split_dir) / f).is_file():
+            files.append(str(Path(ds.split_dir) / f))
+    # Round-robin over classes, so a limit shows many classes rather than many images of the first few.
+    picks = [(files[r], name) for r in range(per_class) for name, files in by_class.items() if r < len(files)]
+    return picks[:limit]
 
 
 def unsure_threshold(ckpt: Checkpoint) -> float:

@@ -1,8 +1,113 @@
-"""Placeholder until this tab is built."""
+"""Live camera (the landing tab): webcam frames -> top guesses, group, Grad-CAM overlay, and the tiny
+input the network really sees. Thin callbacks over core.explain; the smoothing state lives in gr.State.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
 
 import gradio as gr
+import numpy as np
+
+from core.explain import explain_photo, overlay, pixelated, unsure_threshold
+from core.predict import group_probabilities
+
+STREAM_EVERY = 0.15  # seconds between frames sent by the browser: ~7 frames/s is smooth enough to follow
+STREAM_SECONDS = int(os.environ.get("WTCS_STREAM_SECONDS", 600))  # a visitor's stream stops after this
+SMOOTHING = 0.6  # weight of the past in the moving average: a new guess needs ~3 frames (~0.4 s) to take over
+TOP_K = 5
+DISPLAY_SIZE = 320  # overlay size in pixels: enough for a screen, small enough to send 7 times a second
+SEEN_SIZE = 256  # "what the network sees" is scaled up to about this
+
+
+@dataclass
+class LiveState:
+    """Per visitor: the model the average belongs to and the smoothed probabilities (classes,)."""
+
+    model: str
+    probs: np.ndarray
+
+
+@dataclass
+class LiveResult:
+    headline: str  # HTML: the top guess in large type (or "not sure"), the group
+    top: dict[str, float]  # for gr.Label
+    overlay: np.ndarray | None  # (d, d, 3) uint8
+    seen: np.ndarray | None  # (s, s, 3) uint8, pixelated input
+    state: LiveState | None
+
+
+def smooth(previous: LiveState | None, model: str, probs: np.ndarray, weight: float = SMOOTHING) -> LiveState:
+    """Exponential moving average of probabilities over frames; restarts when the model changes."""
+    if previous is None or previous.model != model or previous.probs.shape != probs.shape:
+        return LiveState(model, probs.astype(np.float32))
+    return LiveState(model, (weight * previous.probs + (1 - weight) * probs).astype(np.float32))
+
+
+def headline_html(text: str, detail: str = "", colour: str = "inherit") -> str:
+    """The top guess in type readable from two metres, with a smaller second line."""
+    return (f'<div class="wtcs-headline" style="text-align:center">'
+            f'<div class="wtcs-top" style="font-size:4.5rem;font-weight:800;line-height:1.1;color:{colour}">'
+            f"{html.escape(text)}</div>"
+            f'<div class="wtcs-detail" style="font-size:1.6rem;opacity:0.85">{html.escape(detail)}</div></div>')
+
+
+def live_frame(ctx, frame: np.ndarray | None, model: str | None, state: LiveState | None) -> LiveResult:
+    """One webcam frame (H, W, 3) uint8 or None -> what to show. Never raises for bad input."""
+    from demo.ui import user_message
+
+    if frame is None:
+        return LiveResult(headline_html("Start the camera", "allow the webcam, then hold something up"), {}, None,
+                          None, state)
+    try:
+        ckpt = ctx.checkpoint(model)
+        # Explain the guess on screen (the smoothed one), so the heatmap and the big word agree.
+        target = int(state.probs.argmax()) if state is not None and state.model == model \
+            and len(state.probs) == len(ckpt.classes) else None
+        ex = explain_photo(ckpt, frame, target_class=target, display_size=DISPLAY_SIZE)
+    except Exception as err:  # a visitor sees a message, never a traceback
+        return LiveResult(headline_html("…", user_message(err)), {}, None, None, state)
+    state = smooth(state, model, ex.probs)
+    probs = state.probs
+    order = np.argsort(-probs)[:TOP_K]
+    top = {ckpt.classes[i]: float(probs[i]) for i in order}
+    best, p = ckpt.classes[order[0]], float(probs[order[0]])
+    groups = sorted(group_probabilities(probs, ckpt.classes, ckpt.groups).items(), key=lambda kv: -kv[1])
+    group = f" · {groups[0][0]} {groups[0][1]:.0%}" if groups else ""
+    if p < unsure_threshold(ckpt):
+        head = headline_html("not sure", f"maybe {best.replace('_', ' ')} ({p:.0%}){group}", colour="#888")
+    else:
+        head = headline_html(best.replace("_", " "), f"{p:.0%} sure{group}")
+    return LiveResult(head, top, overlay(ex.photo, ex.heatmap, 0.45), pixelated(ex.pixels, SEEN_SIZE), state)
 
 
 def build(ctx) -> dict:
-    gr.Markdown("This tab is being built.")
-    return {}
+    """The Live camera tab. Returns its components; "freeze" and "frame" feed the Explore tab."""
+    with gr.Row():
+        with gr.Column(scale=1):
+            camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
+                              elem_id="live-camera", webcam_options=gr.WebcamOptions(mirror=True))
+            freeze = gr.Button("Freeze: explore this frame", variant="secondary", elem_id="live-freeze")
+        with gr.Column(scale=1):
+            headline = gr.HTML(headline_html("Start the camera", "allow the webcam, then hold something up"),
+                               elem_id="live-headline")
+            label = gr.Label(num_top_classes=TOP_K, label="Top 5 guesses", elem_id="live-label")
+    with gr.Row():
+        cam = gr.Image(label="Where it looked (Grad-CAM: red = mattered most)", format="jpeg", interactive=False,
+                       elem_id="live-cam")
+        seen = gr.Image(label="What the network sees (its real input, pixels enlarged)", format="png",
+                        interactive=False, elem_id="live-seen")
+    state = gr.State(None)
+    last_frame = gr.State(None)  # the raw frame, kept on the server for "freeze" (nothing re-sent)
+
+    def on_frame(frame, model, st):
+        r = live_frame(ctx, frame, model, st)
+        return r.headline, r.top, r.overlay, r.seen, r.state, frame
+
+    camera.stream(on_frame, inputs=[camera, ctx.model, state], outputs=[headline, label, cam, seen, state, last_frame],
+                  stream_every=STREAM_EVERY, time_limit=STREAM_SECONDS, concurrency_limit=4, concurrency_id="live",
+                  show_progress="hidden")
+    return {"camera": camera, "frame": last_frame, "freeze": freeze, "headline": headline, "label": label,
+            "cam": cam, "seen": seen, "state": state}

@@ -6,14 +6,20 @@ are what other tabs may wire to (the Live tab's "freeze" sends its frame to the 
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import gradio as gr
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry calls: the app must run offline
 
-from core.checkpoint import CHECKPOINTS_DIR, CheckpointStore
-from core.data import DATA_DIR
+import gradio as gr  # noqa: E402
+
+from core.checkpoint import CHECKPOINTS_DIR, Checkpoint, CheckpointStore  # noqa: E402
+from core.data import DATA_DIR  # noqa: E402
+from core.errors import CheckpointError, UserError  # noqa: E402
+
+log = logging.getLogger("wtcs.ui")
 
 RUNS_DIR = Path(os.environ.get("WTCS_RUNS_DIR", CHECKPOINTS_DIR.parent / "runs"))
 MAX_UPLOAD_MB = int(os.environ.get("WTCS_MAX_UPLOAD_MB", 200))
@@ -36,6 +42,50 @@ class AppContext:
         choices = self.store.choices()
         return choices[0][1] if choices else None
 
+    def checkpoint(self, path: str | None) -> Checkpoint:
+        """The loaded checkpoint for a model-selector value. Raises CheckpointError with advice when there is
+        none (no models found yet, or nothing selected)."""
+        if not path:
+            if not self.store.paths():
+                raise CheckpointError(no_model_message(self))
+            raise CheckpointError("choose a model in the Model menu at the top")
+        return self.store.get(path)
+
+
+def no_model_message(ctx: AppContext) -> str:
+    where = " or ".join(str(d) for d in ctx.store.dirs)
+    return (f"No trained model found in {where}. Train one (python -m core.train --help) or copy a checkpoint "
+            "folder (config.json + model.safetensors) there, then reload the page.")
+
+
+def user_message(err: Exception) -> str:
+    """What to show a visitor for an exception: a UserError's own message, else a generic line (the
+    traceback goes to the server log, never to the page)."""
+    if isinstance(err, UserError):
+        return str(err)
+    log.exception("unexpected error in a callback", exc_info=err)
+    return f"Something went wrong ({type(err).__name__}); please try another image or model."
+
+
+class PhotoInput(gr.Image):
+    """gr.Image that hands uploads to our own decoder untouched (type="filepath").
+
+    gr.Image opens every upload with PIL before the callback runs, so a corrupt or non-image file would
+    end in Gradio's generic error; here the callback gets the file path and core.data.open_image turns any
+    problem into a clear ImageError message (and applies EXIF orientation itself)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["type"] = "filepath"
+        super().__init__(*args, **kwargs)
+
+    def get_block_name(self) -> str:
+        return "image"  # the same front-end component as gr.Image
+
+    def preprocess(self, payload):
+        if payload is not None and getattr(payload, "path", None) and not str(payload.url or "").startswith("data:"):
+            return str(payload.path)
+        return super().preprocess(payload)
+
 
 def build_app(checkpoint_dir: str | Path = CHECKPOINTS_DIR, allow_training: bool = True,
               runs_dir: str | Path = RUNS_DIR) -> gr.Blocks:
@@ -45,6 +95,7 @@ def build_app(checkpoint_dir: str | Path = CHECKPOINTS_DIR, allow_training: bool
     ctx = AppContext(CheckpointStore(checkpoint_dir, runs_dir), runs_dir=Path(runs_dir), allow_training=allow_training)
     with gr.Blocks(title="What the CNN Sees") as app:
         gr.Markdown("# What the CNN Sees\nHold something up to the camera and watch what the network thinks, and why.")
+        gr.Markdown(f"**{no_model_message(ctx)}**", visible=not ctx.store.paths(), elem_id="no-model")
         ctx.model = gr.Dropdown(choices=ctx.store.choices(), value=ctx.default_model(), label="Model",
                                 info="every trained model found, with its validation accuracy", elem_id="model-select")
         with gr.Tabs() as ctx.tabs:
@@ -59,12 +110,26 @@ def build_app(checkpoint_dir: str | Path = CHECKPOINTS_DIR, allow_training: bool
             with gr.Tab("Train", id="train", visible=allow_training):
                 ctx.parts["train"] = train_tab.build(ctx) if allow_training else {}
         _wire_freeze(ctx)
+        # Models trained after start-up (or by the Train tab) appear when the page is reloaded.
+        app.load(lambda current: _refresh_models(ctx, current), inputs=ctx.model, outputs=ctx.model)
     return app
+
+
+def _refresh_models(ctx: AppContext, current: str | None) -> gr.Dropdown:
+    choices = ctx.store.choices()
+    paths = [p for _, p in choices]
+    return gr.Dropdown(choices=choices, value=current if current in paths else (paths[0] if paths else None))
 
 
 def _wire_freeze(ctx: AppContext) -> None:
     """Live tab's "freeze" button -> the Explore tab's image, and switch to that tab."""
     live_parts, explore_parts = ctx.parts.get("live", {}), ctx.parts.get("explore", {})
     if "freeze" in live_parts and "frame" in live_parts and "image" in explore_parts:
-        live_parts["freeze"].click(lambda frame: (frame, gr.Tabs(selected="explore")),
-                                   inputs=live_parts["frame"], outputs=[explore_parts["image"], ctx.tabs])
+        live_parts["freeze"].click(_freeze, inputs=live_parts["frame"], outputs=[explore_parts["image"], ctx.tabs])
+
+
+def _freeze(frame):
+    if frame is None:
+        gr.Warning("Start the camera first: there is no frame to freeze yet.")
+        return gr.skip(), gr.skip()
+    return frame, gr.Tabs(selected="explore")
