@@ -9,8 +9,35 @@ stdout with ``--json`` is one JSON object.
 
 from __future__ import annotations
 
-import torch
+import argparse
+import functools
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from core.checkpoint import Checkpoint, load_checkpoint
+from core.data import (
+    ImageSet,
+    align_classes,
+    cache_dir,
+    cifar_root,
+    dataset_splits,
+    file_sha256,
+    load_images,
+    load_split,
+    parse_merge,
+    resolve_source,
+)
+from core.data import _folder_fingerprint as folder_fingerprint
+from core.errors import DataError, UserError
 from core.predict import to_model_input
 
 ECE_BINS = 15
@@ -184,3 +211,453 @@ def summarize(logits: torch.Tensor, labels: torch.Tensor, classes: list[str], gr
         "confusion": conf.tolist(),
         "most_confused": confusion_pairs(conf, classes, pairs),
     }
+
+
+def summarize_predictions(probs: torch.Tensor, preds: torch.Tensor, labels: torch.Tensor, classes: list[str],
+                          groups: dict[str, list[str]] | None = None, pairs: int = 10) -> dict:
+    """Headline metrics from probabilities (N, C) and the predictions already taken from them (N,).
+
+    Unlike ``summarize`` the confusion matrix comes from ``preds`` as given, so it agrees exactly with
+    ``cell_indices`` on cached (float16) probabilities where a near-tie could round the other way.
+    """
+    conf = confusion_matrix(labels, preds, len(classes))
+    acc = per_class_accuracy(conf)
+    return {
+        "n": int(len(labels)),
+        "top1": float((preds == labels).float().mean()) if len(labels) else 0.0,
+        "top5": topk_accuracy(probs, labels, 5),
+        "group_top1": group_accuracy(probs, labels, classes, groups or {}),
+        "ece": expected_calibration_error(probs, labels),
+        "per_class": {c: round(float(a), 4) for c, a in zip(classes, acc.tolist(), strict=True)},
+        "per_class_count": {c: int(n) for c, n in zip(classes, conf.sum(dim=1).tolist(), strict=True)},
+        "confusion": conf.tolist(),
+        "most_confused": confusion_pairs(conf, classes, pairs),
+    }
+
+
+def group_confusion(probs: torch.Tensor, labels: torch.Tensor, classes: list[str],
+                    groups: dict[str, list[str]]) -> torch.Tensor:
+    """(G, G) int64 counts over groups (order of ``groups``): row = true group, column = the most probable
+    group, a group's probability being the sum of its classes'."""
+    m = group_matrix(classes, groups)
+    true_group = m[labels].argmax(dim=1)
+    pred_group = (probs @ m).argmax(dim=1)
+    return confusion_matrix(true_group, pred_group, len(groups))
+
+
+def confidence_histogram(probs: torch.Tensor, labels: torch.Tensor, bins: int = 20) -> dict:
+    """How sure the model is when it is right and when it is wrong.
+
+    Returns {"edges": (bins + 1) floats on [0, 1], "right": bins counts, "wrong": bins counts} of the top
+    probability of each image, split by whether the top class is the true one.
+    """
+    conf, pred = probs.float().max(dim=1)
+    correct = pred == labels
+    edges = torch.linspace(0, 1, bins + 1)
+    # clamp so a confidence of exactly 1.0 lands in the last bin
+    index = (conf * bins).long().clamp(0, bins - 1)
+    right = torch.bincount(index[correct], minlength=bins)
+    wrong = torch.bincount(index[~correct], minlength=bins)
+    return {"edges": edges.tolist(), "right": right.tolist(), "wrong": wrong.tolist()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluations: one checkpoint on one evaluation set, cached on disk
+
+CACHE_VERSION = 1  # bump when the cache layout or what goes into it changes
+SAMPLE_NAME = "eval_sample.zip"  # the held-out sample a shipped checkpoint carries
+CACHE_NAME = "eval_cache.safetensors"  # its evaluation, beside it in the checkpoint folder
+
+
+@dataclass
+class Evaluation:
+    """A checkpoint's predictions on one evaluation set: everything the error-analysis tab shows.
+
+    logits: (N, C) float32, test-time augmentation applied, no temperature.
+    probs: (N, C) float32, softmax(logits) (uncalibrated).  labels, preds: (N,) int64 class indices.
+    classes / groups / temperature: the checkpoint's.  key: what the cache is keyed on (weights sha256,
+    dataset fingerprint, split, tta).  source: the evaluation set as the user named it.
+    """
+
+    logits: torch.Tensor
+    probs: torch.Tensor
+    labels: torch.Tensor
+    preds: torch.Tensor
+    classes: list[str]
+    groups: dict[str, list[str]]
+    temperature: float
+    key: dict
+    source: str
+    split: str
+    tta: int
+    dataset_name: str
+    seconds: float = 0.0  # inference time when it was computed
+    cache_path: Path | None = None
+    from_cache: bool = False
+
+    @property
+    def n(self) -> int:
+        return int(len(self.labels))
+
+    @property
+    def correct(self) -> torch.Tensor:
+        """(N,) bool: the top class is the true one."""
+        return self.preds == self.labels
+
+    @property
+    def misclassified(self) -> torch.Tensor:
+        """(K,) int64 indices of the wrongly classified images, ascending."""
+        return torch.nonzero(~self.correct).flatten()
+
+    def calibrated_probs(self) -> torch.Tensor:
+        """(N, C) float32 softmax(logits / T) with the checkpoint's calibration temperature."""
+        return torch.softmax(self.logits / self.temperature, dim=1)
+
+
+def weights_sha256(checkpoint_dir: str | Path) -> str:
+    """sha256 of ``model.safetensors`` (remembered per size and modification time, so it is hashed once)."""
+    path = Path(checkpoint_dir) / "model.safetensors"
+    st = path.stat()
+    return _sha256_memo(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_memo(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(Path(path))
+
+
+def source_fingerprint(source: str | Path) -> str:
+    """A cheap fingerprint of a dataset source that changes when its content does, without decoding it:
+    an archive's sha256, a folder's file names, sizes and times, a CIFAR name's files on disk."""
+    resolved = resolve_source(source)
+    if isinstance(resolved, str):
+        folder = cifar_root()
+        stamps = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()) \
+            if folder.is_dir() else []
+        return hashlib.sha1(json.dumps([resolved, stamps]).encode()).hexdigest()[:16]
+    path = Path(resolved)
+    if path.is_file():
+        st = path.stat()
+        return _sha256_memo(str(path.resolve()), st.st_size, st.st_mtime_ns)[:16]
+    return folder_fingerprint(path)
+
+
+def default_tta(ckpt: Checkpoint) -> int:
+    """The test-time augmentation the checkpoint's validation figures were measured with."""
+    return int(ckpt.metrics.get("tta", ckpt.config.get("recipe", {}).get("tta", 0)) or 0)
+
+
+def default_split(source: str | Path) -> str:
+    """``val`` when the source has a val/ folder, else ``test`` when it has one, else the carved ``val``."""
+    splits = dataset_splits(source)
+    if "val" in splits:
+        return "val"
+    return "test" if "test" in splits else "val"
+
+
+def bundled_sample(ckpt: Checkpoint) -> Path | None:
+    """The checkpoint's own evaluation sample (``eval_sample.zip`` in its folder), if it has one."""
+    path = ckpt.path / SAMPLE_NAME if ckpt.path else None
+    return path if path and path.is_file() else None
+
+
+def _dataset_options(ckpt: Checkpoint) -> dict:
+    ds = ckpt.config.get("dataset", {})
+    return {"val_fraction": float(ds.get("val_fraction") or 0.1), "seed": int(ds.get("seed") or 0),
+            "merge": ds.get("merge") or ""}
+
+
+def evaluation_key(ckpt: Checkpoint, source: str | Path, split: str, tta: int) -> dict:
+    """What an evaluation depends on: the weights, the dataset (content, split, how val is carved, input size)
+    and the test-time augmentation. A cache is reused only when its key is equal."""
+    dataset = {"source": source_fingerprint(source), "split": split, "input_size": ckpt.input_size,
+               **_dataset_options(ckpt)}
+    return {"version": CACHE_VERSION, "model_sha256": weights_sha256(ckpt.path),
+            "dataset": hashlib.sha1(json.dumps(dataset, sort_keys=True).encode()).hexdigest()[:16],
+            "split": split, "tta": int(tta)}
+
+
+def cache_path_for(ckpt: Checkpoint, source: str | Path, key: dict) -> Path:
+    """Where an evaluation is cached: beside the checkpoint for its bundled sample (so a fresh clone opens
+    instantly), else in ``core.data.cache_dir()/eval``."""
+    sample = bundled_sample(ckpt)
+    if sample and Path(source).resolve() == sample.resolve():
+        return ckpt.path / CACHE_NAME
+    return _shared_cache_path(key)
+
+
+def _shared_cache_path(key: dict) -> Path:
+    name = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    return cache_dir() / "eval" / f"{name}.safetensors"
+
+
+def _describe_source(ckpt: Checkpoint, source: str | Path) -> str:
+    sample = bundled_sample(ckpt)
+    if sample and Path(source).resolve() == sample.resolve():
+        return SAMPLE_NAME  # relative, so the cache stays valid in a clone at another path
+    return str(source)
+
+
+def save_evaluation(ev: Evaluation, path: str | Path) -> Path:
+    """Write ``ev`` as safetensors (probabilities and logits as float16 to stay small), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {"probs": ev.probs.to(torch.float16).contiguous(), "logits": ev.logits.to(torch.float16).contiguous(),
+               "labels": ev.labels.contiguous(), "preds": ev.preds.contiguous(),
+               "misclassified": ev.misclassified.contiguous()}
+    meta = {"key": ev.key, "classes": ev.classes, "groups": ev.groups, "temperature": ev.temperature,
+            "source": ev.source, "split": ev.split, "tta": ev.tta, "dataset_name": ev.dataset_name,
+            "seconds": ev.seconds}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
+    os.replace(tmp, path)
+    return path
+
+
+def load_evaluation(path: str | Path, key: dict | None = None) -> Evaluation | None:
+    """The evaluation cached at ``path``, or None when there is none, it is damaged, or its key differs
+    from ``key`` (the weights or the dataset changed). Remembered in memory per file version."""
+    path = Path(path)
+    try:
+        st = path.stat()
+        ev = _load_evaluation_memo(str(path), st.st_size, st.st_mtime_ns)
+    except (OSError, SafetensorError, ValueError, KeyError, json.JSONDecodeError):
+        return None
+    if key is not None and ev.key != key:
+        return None
+    return ev
+
+
+@functools.lru_cache(maxsize=8)
+def _load_evaluation_memo(path: str, size: int, mtime_ns: int) -> Evaluation:
+    with safe_open(path, framework="pt") as f:
+        meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+        t = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    return Evaluation(t["logits"].float(), t["probs"].float(), t["labels"], t["preds"], meta["classes"],
+                      meta["groups"], float(meta["temperature"]), meta["key"], meta["source"], meta["split"],
+                      int(meta["tta"]), meta["dataset_name"], float(meta.get("seconds", 0.0)), Path(path), True)
+
+
+def load_eval_set(ckpt: Checkpoint, source: str | Path, split: str) -> ImageSet:
+    """The evaluation images as the checkpoint sees them: its input size, its class order (matched by name),
+    its merges; for a carved ``val``/``train`` the split of its config.json (val_fraction, seed, merge).
+
+    Raises DataError for a missing dataset or a class folder the model does not know.
+    """
+    opts = _dataset_options(ckpt)
+    merge = parse_merge(opts["merge"]) if opts["merge"] else None
+    if merge:  # merge only what this dataset has: an evaluation set may already use the merged names
+        stored = split if split == "test" or (split == "val" and "val" in dataset_splits(source)) else "train"
+        names = set(load_images(source, stored, ckpt.input_size).classes)
+        merge = {new: [m for m in members if m in names] for new, members in merge.items()}
+        merge = {new: members for new, members in merge.items() if members} or None
+    ds = load_split(source, split, opts["val_fraction"], opts["seed"], ckpt.input_size, merge)
+    return align_classes(ds, ckpt.classes)
+
+
+def evaluate_set(ckpt: Checkpoint, ds: ImageSet, tta: int = 0, batch_size: int = 500, source: str = "",
+                 split: str = "val", key: dict | None = None) -> Evaluation:
+    """Run the checkpoint on every image of ``ds`` (already aligned to its classes) in batches."""
+    from core.train import bf16_supported  # core.train imports this module; import at call time
+
+    device = next(ckpt.model.parameters()).device
+    start = time.perf_counter()
+    logits = predict_logits(ckpt.model, ds.images, ckpt.mean, ckpt.std, batch_size=batch_size, tta=tta,
+                            autocast=bf16_supported(device))
+    seconds = time.perf_counter() - start
+    probs = torch.softmax(logits, dim=1)
+    return Evaluation(logits, probs, ds.labels.clone(), probs.argmax(dim=1), list(ckpt.classes), dict(ckpt.groups),
+                      ckpt.temperature, key or {}, source, split, int(tta), ds.name, seconds)
+
+
+def cached_evaluation(ckpt: Checkpoint, source: str | Path | None = None, split: str | None = None,
+                      tta: int | None = None, batch_size: int = 500, recompute: bool = False) -> Evaluation:
+    """The checkpoint's evaluation on ``source`` (default: its bundled sample), from the disk cache when the
+    weights, the dataset, the split and the tta are unchanged, else computed once and cached.
+
+    split: default ``default_split(source)``; tta: default the one its validation figures used.
+    Raises DataError (no bundled sample, unknown dataset, unknown class folder) or CheckpointError.
+    """
+    if source is None:
+        source = bundled_sample(ckpt)
+        if source is None:
+            raise DataError(f"{ckpt.name} has no bundled evaluation sample ({SAMPLE_NAME}); type a dataset folder, "
+                            "an archive path, or cifar10 / cifar100")
+    split = split or default_split(source)
+    tta = default_tta(ckpt) if tta is None else int(tta)
+    key = evaluation_key(ckpt, source, split, tta)
+    path = cache_path_for(ckpt, source, key)
+    if not recompute:
+        ev = load_evaluation(path, key)
+        if ev is not None:
+            return ev
+    ds = load_eval_set(ckpt, source, split)
+    ev = evaluate_set(ckpt, ds, tta, batch_size, _describe_source(ckpt, source), split, key)
+    try:
+        ev.cache_path = save_evaluation(ev, path)
+    except OSError:  # a read-only checkpoint folder (a hosted app): keep the cache with the others instead
+        ev.cache_path = save_evaluation(ev, _shared_cache_path(key))
+    return ev
+
+
+def build_eval_cache(checkpoint_dir: str | Path, batch_size: int = 500) -> Path:
+    """Evaluate a shipped checkpoint on its bundled ``eval_sample.zip`` and write ``eval_cache.safetensors``
+    beside it (what the shipping step calls). Returns the cache path."""
+    ckpt = load_checkpoint(checkpoint_dir)
+    if bundled_sample(ckpt) is None:
+        raise DataError(f"{Path(checkpoint_dir) / SAMPLE_NAME} is missing; write it first with core.data.write_sample_zip")
+    ev = cached_evaluation(ckpt, recompute=True, batch_size=batch_size)
+    return ev.cache_path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Questions the error-analysis tab asks of an evaluation
+
+
+def class_index(classes: list[str], which: int | str) -> int:
+    """A class given by index or name -> its index. Raises DataError for an unknown one."""
+    if isinstance(which, str) and not which.lstrip("-").isdigit():
+        if which not in classes:
+            raise DataError(f"{which!r} is not a class of this model")
+        return classes.index(which)
+    index = int(which)
+    if not 0 <= index < len(classes):
+        raise DataError(f"class index {index} is out of range (0..{len(classes) - 1})")
+    return index
+
+
+def cell_indices(ev: Evaluation, true: int | str, pred: int | str) -> torch.Tensor:
+    """(K,) int64 indices (ascending) of the images of confusion cell (true, predicted): exactly the images
+    counted in that cell. Classes by index or name; the diagonal gives the correctly classified ones."""
+    t, p = class_index(ev.classes, true), class_index(ev.classes, pred)
+    return torch.nonzero((ev.labels == t) & (ev.preds == p)).flatten()
+
+
+def evaluation_report(ev: Evaluation, pairs: int = 10, bins: int = ECE_BINS) -> dict:
+    """Everything the tab shows about an evaluation, as plain Python values.
+
+    Keys of ``summarize_predictions`` plus: ece_calibrated, temperature, reliability / reliability_calibrated
+    (per-bin rows), confidence (histogram right vs wrong), group_confusion and group_names (when grouped),
+    errors (number misclassified), source, split, tta, dataset_name.
+    """
+    report = summarize_predictions(ev.probs, ev.preds, ev.labels, ev.classes, ev.groups, pairs)
+    calibrated = ev.calibrated_probs()
+    report.update({
+        "ece_calibrated": expected_calibration_error(calibrated, ev.labels, bins),
+        "temperature": ev.temperature,
+        "reliability": reliability_bins(ev.probs, ev.labels, bins),
+        "reliability_calibrated": reliability_bins(calibrated, ev.labels, bins),
+        "confidence": confidence_histogram(ev.probs, ev.labels),
+        "errors": int((~ev.correct).sum()),
+        "source": ev.source, "split": ev.split, "tta": ev.tta, "dataset_name": ev.dataset_name,
+    })
+    if ev.groups:
+        report["group_names"] = list(ev.groups)
+        report["group_confusion"] = group_confusion(ev.probs, ev.labels, ev.classes, ev.groups).tolist()
+    return report
+
+
+def pick_random(ev: Evaluation, only_errors: bool = True, generator: torch.Generator | None = None) -> int | None:
+    """A random image index: among the misclassified ones (or all). None when there is nothing to pick."""
+    pool = ev.misclassified if only_errors else torch.arange(ev.n)
+    if len(pool) == 0:
+        return None
+    return int(pool[torch.randint(len(pool), (1,), generator=generator)])
+
+
+def compare_predictions(a: Evaluation, b: Evaluation) -> dict:
+    """Two checkpoints on the same evaluation set: accuracy, per-class difference, who is right where.
+
+    Classes are matched by name (their order may differ). Returns {"top1_a", "top1_b", "per_class":
+    [{"class", "a", "b", "diff", "n"}] sorted by diff (b - a) ascending, "both_right", "both_wrong",
+    "only_a" / "only_b" ((K,) int64 indices where only that model is right)}.
+    Raises DataError when the two were not evaluated on the same images.
+    """
+    if a.key.get("dataset") != b.key.get("dataset") or a.n != b.n:
+        raise DataError("the two models were evaluated on different images; choose the same evaluation set for both")
+    names_b = [b.classes[i] for i in b.labels.tolist()]
+    if [a.classes[i] for i in a.labels.tolist()] != names_b:
+        raise DataError("the two evaluations disagree on the true classes; they cannot be compared image by image")
+    right_a, right_b = a.correct, b.correct
+    rows = []
+    for c, name in enumerate(a.classes):
+        mask = a.labels == c
+        if name not in b.classes or not mask.any():
+            continue
+        acc_a, acc_b = float(right_a[mask].float().mean()), float(right_b[mask].float().mean())
+        rows.append({"class": name, "a": round(acc_a, 4), "b": round(acc_b, 4), "diff": round(acc_b - acc_a, 4),
+                     "n": int(mask.sum())})
+    rows.sort(key=lambda r: (r["diff"], r["class"]))
+    return {
+        "n": a.n,
+        "top1_a": float(right_a.float().mean()), "top1_b": float(right_b.float().mean()),
+        "per_class": rows,
+        "both_right": int((right_a & right_b).sum()), "both_wrong": int((~right_a & ~right_b).sum()),
+        "only_a": torch.nonzero(right_a & ~right_b).flatten(), "only_b": torch.nonzero(~right_a & right_b).flatten(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m core.evaluate",
+                                description="Evaluate a checkpoint on a labelled image set and print its metrics.")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder, e.g. checkpoints/cifar10-resnet")
+    p.add_argument("--data", required=True,
+                   help="image folder, .zip/.tar.gz archive (e.g. a checkpoint's eval_sample.zip), or cifar10 / cifar100")
+    p.add_argument("--split", choices=["test", "val", "train"], default=None,
+                   help="default: the source's val/ folder, else test/, else the validation split carved as in "
+                        "the checkpoint's config.json (val_fraction, seed, merge)")
+    p.add_argument("--tta", type=int, choices=[0, 1, 2], default=None,
+                   help="test-time augmentation: 0 none, 1 mirror, 2 mirror + shifts (default: as in the model card)")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--cache", action="store_true",
+                   help="also write the evaluation cache the Error analysis tab opens (beside the checkpoint for "
+                        "its bundled eval_sample.zip, else in the cache folder)")
+    p.add_argument("--json", action="store_true", help="end with one JSON object on the last line of stdout")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.batch_size < 1:
+        print("error: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        start = time.perf_counter()
+        ckpt = load_checkpoint(args.checkpoint)
+        split = args.split or default_split(args.data)
+        tta = default_tta(ckpt) if args.tta is None else args.tta
+        key = evaluation_key(ckpt, args.data, split, tta)
+        ds = load_eval_set(ckpt, args.data, split)
+        ev = evaluate_set(ckpt, ds, tta, args.batch_size, _describe_source(ckpt, args.data), split, key)
+        result = summarize(ev.logits, ev.labels, ev.classes, ev.groups, temperature=1.0)
+        calibrated = summarize(ev.logits, ev.labels, ev.classes, ev.groups, temperature=ev.temperature)
+        result.update({"ece_calibrated": calibrated["ece"], "nll_calibrated": calibrated["nll"],
+                       "checkpoint": str(args.checkpoint), "data": str(args.data), "dataset": ds.name,
+                       "split": split, "tta": tta, "skipped": ds.skipped})
+        if args.cache:
+            path = cache_path_for(ckpt, args.data, key)
+            try:
+                result["cache"] = str(save_evaluation(ev, path))
+            except OSError:
+                result["cache"] = str(save_evaluation(ev, _shared_cache_path(key)))
+        result["seconds"] = round(time.perf_counter() - start, 3)
+        result["inference_seconds"] = round(ev.seconds, 3)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not args.json:
+        print(f"{ckpt.name} on {ds.name} ({split}, {result['n']} images, tta {tta}): top-1 {result['top1']:.2%}, "
+              f"top-5 {result['top5']:.2%}, ECE {result['ece']:.4f} (calibrated {result['ece_calibrated']:.4f})")
+        for pair in result["most_confused"][:5]:
+            print(f"  {pair['true']} -> {pair['predicted']}: {pair['count']} ({pair['share']:.1%})")
+    else:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

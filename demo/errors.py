@@ -1,8 +1,406 @@
-"""Placeholder until this tab is built."""
+"""The Error analysis tab: where and why the model goes wrong, in a few clicks.
+
+Thin callbacks over core.evaluate (metrics, the evaluation cache, cells, comparisons) and core.explain
+(Grad-CAM); the figures come from demo.plots. Every callback is a plain function of the tab's inputs
+(``load_view``, ``show_cell``, ``random_image``, ``compare_view``), so it can be tested without a browser.
+
+What is on screen is described by a small ``view`` dict kept in gr.State: {"model": checkpoint folder,
+"source": dataset as typed or None for the bundled sample, "split": None for automatic, "tta": None for the
+model card's}. Evaluations come from the disk cache (core.evaluate.cached_evaluation), so callbacks re-open
+them instead of keeping (N, C) arrays per visitor.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
 
 import gradio as gr
+import numpy as np
+import pandas as pd
+import torch
+
+from core.checkpoint import Checkpoint, CheckpointStore
+from core.data import ImageSet
+from core.errors import DataError, UserError
+from core.evaluate import (
+    SAMPLE_NAME,
+    Evaluation,
+    bundled_sample,
+    cached_evaluation,
+    cell_indices,
+    class_index,
+    compare_predictions,
+    confusion_matrix,
+    evaluation_report,
+    group_confusion,
+    load_eval_set,
+    pick_random,
+)
+from core.predict import to_model_input
+from demo import plots
+
+GALLERY_LIMIT = 24  # Grad-CAMs per cell: enough to see a pattern, few enough to come back in a second
+TILE = 112  # display side of one image in the gallery (the model's 32 or 64 px are scaled up)
+TTA_CHOICES = [("as in the model card", -1), ("off", 0), ("mirror", 1), ("mirror + 1-pixel shifts", 2)]
+TTA_NAMES = {0: "no test-time augmentation", 1: "mirror test-time augmentation",
+             2: "mirror + shift test-time augmentation"}
+SPLIT_CHOICES = [("automatic", "auto"), ("validation", "val"), ("test", "test"), ("train", "train")]
+PAIR_COLUMNS = ["true class", "predicted as", "images", "share of the true class"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Opening an evaluation
+
+
+def make_view(model: str | None, source: str | None = None, split: str | None = "auto", tta: int | None = -1) -> dict:
+    """The tab's inputs as a view dict: blank source = bundled sample, "auto" split and tta -1 = defaults."""
+    source = (source or "").strip() or None
+    return {"model": model, "source": source, "split": None if split in (None, "", "auto") else split,
+            "tta": None if tta in (None, -1, "-1") else int(tta)}
+
+
+def open_view(store: CheckpointStore, view: dict) -> tuple[Checkpoint, Evaluation]:
+    """The checkpoint and its (cached) evaluation for a view. Raises UserError with a message to show."""
+    if not view.get("model"):
+        raise DataError("choose a model in the Model menu at the top")
+    ckpt = store.get(view["model"])
+    ev = cached_evaluation(ckpt, view.get("source"), view.get("split"), view.get("tta"))
+    return ckpt, ev
+
+
+_image_sets: OrderedDict[tuple, ImageSet] = OrderedDict()
+_image_sets_lock = threading.Lock()
+
+
+def eval_images(ckpt: Checkpoint, view: dict, ev: Evaluation) -> ImageSet:
+    """The evaluation images (aligned to ``ev``'s indices), kept in memory for the last two sets opened."""
+    source = view.get("source") or bundled_sample(ckpt)
+    key = (str(ckpt.path), ev.key.get("dataset"))
+    with _image_sets_lock:
+        if key in _image_sets:
+            _image_sets.move_to_end(key)
+            return _image_sets[key]
+    ds = load_eval_set(ckpt, source, ev.split)
+    if len(ds) != ev.n or not torch.equal(ds.labels, ev.labels):
+        raise DataError("the evaluation set changed since it was evaluated; press Evaluate to recompute")
+    with _image_sets_lock:
+        _image_sets[key] = ds
+        while len(_image_sets) > 2:
+            _image_sets.popitem(last=False)
+    return ds
+
+
+def describe_set(ckpt: Checkpoint, ev: Evaluation) -> str:
+    """One line saying which images the tab shows and how many."""
+    what = {"val": "validation", "test": "test", "train": "training"}[ev.split]
+    if ev.source == SAMPLE_NAME:
+        name = f"the **bundled evaluation sample** of {ckpt.name} (`{SAMPLE_NAME}`: held-out validation images)"
+    else:
+        name = f"**{ev.source}** ({what} split)"
+    how = "opened from the cache" if ev.from_cache else f"computed in {ev.seconds:.1f} s and cached"
+    return f"Showing {name}: **{ev.n:,} images**, {TTA_NAMES.get(ev.tta, f'tta {ev.tta}')}; {how}."
+
+
+def headline(report: dict) -> str:
+    """Top-1, top-5, group accuracy, errors and calibration as one markdown paragraph."""
+    parts = [f"Top-1 **{report['top1']:.1%}**", f"top-5 **{report['top5']:.1%}**"]
+    if report.get("group_top1") is not None:
+        parts.append(f"group ({' / '.join(report['group_names'])}) **{report['group_top1']:.1%}**")
+    parts.append(f"**{report['errors']:,}** misclassified")
+    parts.append(f"calibration error (ECE) {report['ece']:.3f}, {report['ece_calibrated']:.3f} after temperature "
+                 f"scaling (T = {report['temperature']:.2f})")
+    return " · ".join(parts)
+
+
+def pairs_table(report: dict, top: int = 15) -> pd.DataFrame:
+    """The most-confused pairs (each direction its own row) as a table."""
+    rows = [[p["true"], p["predicted"], p["count"], f"{p['share']:.0%}"] for p in report["most_confused"][:top]]
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+
+
+def confusion_plot(ev: Evaluation, level: str = "classes", highlight: tuple[int, int] | None = None):
+    """The confusion matrix figure of classes, or of groups when asked and the model has them."""
+    if level == "groups" and ev.groups:
+        counts = group_confusion(ev.probs, ev.labels, ev.classes, ev.groups)
+        return plots.confusion_figure(counts.numpy(), list(ev.groups), "Confusion between groups")
+    counts = confusion_matrix(ev.labels, ev.preds, len(ev.classes))
+    return plots.confusion_figure(counts.numpy(), ev.classes, "Confusion between classes", highlight)
+
+
+def load_view(store: CheckpointStore, model: str | None, source: str | None, split: str | None, tta,
+              level: str = "classes") -> dict:
+    """Everything the tab shows for one model and evaluation set, as a dict of display values.
+
+    Keys: view, status (markdown), headline, confusion, pairs (DataFrame), per_class, confidence, reliability,
+    curves (figures), classes, first_pair ((true, predicted) names or None), groups (bool).
+    Raises UserError for a missing model, sample or dataset, or an unknown class folder.
+    """
+    view = make_view(model, source, split, tta)
+    ckpt, ev = open_view(store, view)
+    report = evaluation_report(ev)
+    first = report["most_confused"][0] if report["most_confused"] else None
+    return {
+        "view": view,
+        "status": describe_set(ckpt, ev),
+        "headline": headline(report),
+        "confusion": confusion_plot(ev, level),
+        "pairs": pairs_table(report),
+        "per_class": plots.per_class_figure(report["per_class"], report["per_class_count"]),
+        "confidence": plots.confidence_figure(report["confidence"]),
+        "reliability": plots.reliability_figure(report["reliability"], report["reliability_calibrated"],
+                                                report["ece"], report["ece_calibrated"], report["temperature"]),
+        "curves": plots.curves_figure(ckpt.metrics.get("history", []), ckpt.metrics.get("best_epoch")),
+        "classes": list(ev.classes),
+        "first_pair": (first["true"], first["predicted"]) if first else None,
+        "groups": bool(ev.groups),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Images with their Grad-CAM
+
+
+def explained_tiles(ckpt: Checkpoint, images: torch.Tensor, targets: list[int]) -> list[np.ndarray]:
+    """Per image, the picture and its Grad-CAM for ``targets`` side by side: (TILE, 2*TILE, 3) uint8.
+
+    images: (K, 3, H, W) uint8 at the model's input size. One batched Grad-CAM call for all of them.
+    """
+    if len(images) == 0:
+        return []
+    from core.explain import gradcam_batch, overlay  # grad-cam and OpenCV load only when images are shown
+
+    cams = gradcam_batch(ckpt, to_model_input(images, ckpt.mean, ckpt.std), targets)
+    tiles = []
+    for pixels, cam in zip(images.permute(0, 2, 3, 1).numpy(), cams, strict=True):
+        big = _upscale(pixels)
+        tiles.append(np.concatenate([big, overlay(big, cam, alpha=0.45)], axis=1))
+    return tiles
+
+
+def _upscale(pixels: np.ndarray, size: int = TILE) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(pixels).resize((size, size), Image.Resampling.BICUBIC))
+
+
+def _prob_line(ev: Evaluation, probs: torch.Tensor, i: int) -> str:
+    t, p = int(ev.labels[i]), int(ev.preds[i])
+    if t == p:
+        return f"{ev.classes[t]} ✓ {probs[i, t]:.0%}"
+    return f"true {ev.classes[t]} {probs[i, t]:.0%} · predicted {ev.classes[p]} {probs[i, p]:.0%}"
+
+
+def show_cell(store: CheckpointStore, view: dict, true: str | None, pred: str | None,
+              limit: int = GALLERY_LIMIT) -> tuple[list[tuple[np.ndarray, str]], str, list[int]]:
+    """The images of one confusion cell with their Grad-CAM (for the predicted class).
+
+    Returns (gallery items [(tile, caption)], a markdown line, the cell's image indices (all of them, not just
+    the ones shown)). Probabilities in captions are temperature-calibrated, as in the other tabs.
+    """
+    if not true or not pred:
+        raise DataError("choose a true class and a predicted class")
+    ckpt, ev = open_view(store, view)
+    index = cell_indices(ev, true, pred).tolist()
+    if not index:
+        return [], f"No image of **{true}** was predicted as **{pred}**.", []
+    shown = index[:limit]
+    ds = eval_images(ckpt, view, ev)
+    probs = ev.calibrated_probs()
+    tiles = explained_tiles(ckpt, ds.images[shown], [int(ev.preds[i]) for i in shown])
+    items = [(tile, _prob_line(ev, probs, i)) for tile, i in zip(tiles, shown, strict=True)]
+    t = class_index(ev.classes, true)
+    kind = "correctly recognised" if true == pred else f"predicted as **{pred}**"
+    more = f" (showing the first {len(shown)})" if len(index) > len(shown) else ""
+    text = (f"**{len(index)}** of {int((ev.labels == t).sum())} images of **{true}** {kind}{more}. "
+            "Left: the image; right: Grad-CAM for the predicted class (red = what the prediction relied on).")
+    return items, text, index
+
+
+def random_image(store: CheckpointStore, view: dict, only_errors: bool = True,
+                 generator: torch.Generator | None = None) -> tuple[np.ndarray | None, str]:
+    """A random misclassified (or any) image with its Grad-CAM, prediction and true class."""
+    ckpt, ev = open_view(store, view)
+    i = pick_random(ev, only_errors, generator)
+    if i is None:
+        return None, "The model gets every image of this set right: there is no error to show."
+    ds = eval_images(ckpt, view, ev)
+    probs = ev.calibrated_probs()[i]
+    tile = explained_tiles(ckpt, ds.images[i:i + 1], [int(ev.preds[i])])[0]
+    top = probs.topk(min(3, len(ev.classes)))
+    t, p = int(ev.labels[i]), int(ev.preds[i])
+    verdict = "✓ right" if t == p else "✗ wrong"
+    lines = [f"**{verdict}** — image {i + 1} of {ev.n}. True class: **{ev.classes[t]}** ({probs[t]:.0%}); "
+             f"predicted: **{ev.classes[p]}** ({probs[p]:.0%}).",
+             "Top guesses: " + ", ".join(f"{ev.classes[c]} {v:.0%}" for v, c in zip(top.values.tolist(),
+                                                                                   top.indices.tolist(), strict=True)),
+             "Right half: Grad-CAM for the predicted class."]
+    return tile, "  \n".join(lines)
+
+
+def compare_view(store: CheckpointStore, view: dict, other: str | None, show: str = "only_a",
+                 limit: int = GALLERY_LIMIT) -> tuple[str, object, list[tuple[np.ndarray, str]]]:
+    """Compare the tab's model (A) with ``other`` (B) on the same images.
+
+    Returns (markdown summary, per-class difference figure, gallery of images where only A is right
+    (show="only_a") or only B is right ("only_b"), Grad-CAM of the model that is wrong).
+    """
+    if not other:
+        raise DataError("choose a second model to compare with")
+    ckpt_a, ev_a = open_view(store, view)
+    ckpt_b = store.get(other)
+    source = view.get("source") or bundled_sample(ckpt_a)  # B is judged on A's images
+    ev_b = cached_evaluation(ckpt_b, source, ev_a.split, view.get("tta"))
+    result = compare_predictions(ev_a, ev_b)
+    a, b = ckpt_a.name, ckpt_b.name
+    text = (f"On the same {result['n']:,} images: **{a}** {result['top1_a']:.1%} top-1, **{b}** {result['top1_b']:.1%}. "
+            f"Both right on {result['both_right']:,}, both wrong on {result['both_wrong']:,}; only {a} right on "
+            f"**{len(result['only_a']):,}**, only {b} right on **{len(result['only_b']):,}**.")
+    figure = plots.compare_figure(result["per_class"], a, b)
+    index = result[show].tolist()[:limit]
+    wrong_ckpt, wrong_ev = (ckpt_b, ev_b) if show == "only_a" else (ckpt_a, ev_a)
+    items = []
+    if index:
+        ds = eval_images(ckpt_a, view, ev_a)
+        tiles = explained_tiles(wrong_ckpt, ds.images[index], [int(wrong_ev.preds[i]) for i in index])
+        for tile, i in zip(tiles, index, strict=True):
+            caption = (f"true {ev_a.classes[int(ev_a.labels[i])]} · {a}: {ev_a.classes[int(ev_a.preds[i])]} · "
+                       f"{b}: {ev_b.classes[int(ev_b.preds[i])]}")
+            items.append((tile, caption))
+    return text, figure, items
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The tab
 
 
 def build(ctx) -> dict:
-    gr.Markdown("This tab is being built.")
-    return {}
+    """Build the Error analysis tab inside the current gr.Tab; returns its components by name."""
+    store: CheckpointStore = ctx.store
+    gr.Markdown("### Where and why the model goes wrong\nWhich classes it confuses, the images behind each mistake "
+                "and where it looked, how sure it is, and how it learned. Pick a cell of the confusion matrix "
+                "(true class, predicted class) to see exactly those images.")
+    view = gr.State(make_view(ctx.default_model()))
+    with gr.Row(equal_height=True):
+        source = gr.Textbox(label="Evaluation set", scale=4, elem_id="errors-source",
+                            placeholder="empty: the model's bundled sample; or a folder, a .zip/.tar.gz archive, "
+                                        "cifar10, cifar100")
+        split = gr.Dropdown(SPLIT_CHOICES, value="auto", label="Split", scale=1)
+        tta = gr.Dropdown(TTA_CHOICES, value=-1, label="Test-time augmentation", scale=1)
+        evaluate = gr.Button("Evaluate", variant="primary", scale=1, elem_id="errors-evaluate")
+    status = gr.Markdown("Open this tab with a model selected to see its errors.", elem_id="errors-status")
+    summary = gr.Markdown(elem_id="errors-headline")
+    with gr.Row():
+        with gr.Column(scale=3):
+            level = gr.Radio(["classes", "groups"], value="classes", label="Confusion matrix of", visible=True)
+            confusion = gr.Plot(label="Confusion matrix (rows: true class, each row sums to 100%)",
+                                elem_id="errors-confusion", format="png")
+        with gr.Column(scale=2):
+            gr.Markdown("**Most-confused pairs** (click a row to see its images)")
+            pairs = gr.Dataframe(headers=PAIR_COLUMNS, interactive=False, elem_id="errors-pairs", wrap=True)
+    with gr.Row(equal_height=True):
+        true_class = gr.Dropdown([], label="True class", elem_id="errors-true", scale=2)
+        pred_class = gr.Dropdown([], label="Predicted as", elem_id="errors-pred", scale=2)
+        show = gr.Button("Show these images", elem_id="errors-show", scale=1)
+    cell_text = gr.Markdown(elem_id="errors-cell-text")
+    cell_gallery = gr.Gallery(label="Images of the chosen cell: image | Grad-CAM", columns=4, height="auto",
+                              object_fit="contain", elem_id="errors-gallery")
+    with gr.Row():
+        per_class = gr.Plot(label="Accuracy per class", format="png")
+        with gr.Column():
+            confidence = gr.Plot(label="Confidence, right vs wrong", format="png")
+    reliability = gr.Plot(label="Reliability diagram", format="png")
+    with gr.Row(equal_height=True):
+        with gr.Column(scale=1):
+            gr.Markdown("**Random error**: one click, one image the model got wrong (the project log's random EDA).")
+            only_errors = gr.Checkbox(value=True, label="only misclassified images")
+            draw = gr.Button("Random error", elem_id="errors-random")
+            random_text = gr.Markdown()
+        random_img = gr.Image(label="image | Grad-CAM", interactive=False, scale=2, elem_id="errors-random-image")
+    curves = gr.Plot(label="Training story: train vs validation per epoch", format="png")
+    with gr.Accordion("Compare with another model", open=False):
+        with gr.Row(equal_height=True):
+            other = gr.Dropdown(store.choices(), value=None, label="Second model (B)", scale=3)
+            which = gr.Radio([("only this model right", "only_a"), ("only B right", "only_b")], value="only_a",
+                             label="Show images where", scale=2)
+            compare = gr.Button("Compare", scale=1)
+        compare_text = gr.Markdown()
+        compare_plot = gr.Plot(label="Per-class accuracy difference", format="png")
+        compare_gallery = gr.Gallery(label="image | Grad-CAM of the model that is wrong", columns=4, height="auto")
+
+    load_outputs = [view, status, summary, confusion, pairs, per_class, confidence, reliability, curves,
+                    true_class, pred_class, level, cell_gallery, cell_text]
+
+    def on_load(model, source_text, split_value, tta_value, level_value, announce=False):
+        try:
+            out = load_view(store, model, source_text, split_value, tta_value, level_value)
+        except UserError as err:
+            if announce:
+                gr.Warning(str(err))
+            return (gr.skip(), f"**{err}**", "", *[gr.skip()] * (len(load_outputs) - 3))
+        first = out["first_pair"] or (out["classes"][0], out["classes"][0])
+        return (out["view"], out["status"], out["headline"], out["confusion"], out["pairs"], out["per_class"],
+                out["confidence"], out["reliability"], out["curves"],
+                gr.Dropdown(choices=out["classes"], value=first[0]), gr.Dropdown(choices=out["classes"], value=first[1]),
+                gr.Radio(visible=out["groups"]), [], "")
+
+    def on_cell(state, t, p):
+        try:
+            items, text, _ = show_cell(store, state, t, p)
+        except UserError as err:
+            gr.Warning(str(err))
+            return gr.skip(), gr.skip(), gr.skip()
+        try:
+            ckpt, ev = open_view(store, state)
+            figure = confusion_plot(ev, "classes", (class_index(ev.classes, t), class_index(ev.classes, p)))
+        except UserError:
+            figure = gr.skip()
+        return items, text, figure
+
+    def on_pair(state, evt: gr.SelectData):
+        row = evt.row_value or []
+        if len(row) < 2:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        items, text, figure = on_cell(state, row[0], row[1])
+        return gr.Dropdown(value=row[0]), gr.Dropdown(value=row[1]), items, text, figure
+
+    def on_level(state, level_value):
+        try:
+            _, ev = open_view(store, state)
+            return confusion_plot(ev, level_value)
+        except UserError as err:
+            gr.Warning(str(err))
+            return gr.skip()
+
+    def on_random(state, only):
+        try:
+            return random_image(store, state, only)
+        except UserError as err:
+            gr.Warning(str(err))
+            return gr.skip(), gr.skip()
+
+    def on_compare(state, other_model, show_which):
+        try:
+            return compare_view(store, state, other_model, show_which)
+        except UserError as err:
+            gr.Warning(str(err))
+            return f"**{err}**", gr.skip(), gr.skip()
+
+    load_inputs = [ctx.model, source, split, tta, level] if ctx.model is not None else None
+    if load_inputs:
+        evaluate.click(lambda *a: on_load(*a, announce=True), load_inputs, load_outputs)
+        source.submit(lambda *a: on_load(*a, announce=True), load_inputs, load_outputs)
+        ctx.model.change(on_load, load_inputs, load_outputs)
+        tab = gr.context.Context.block  # the gr.Tab this is built in: compute when the tab is first opened
+        if isinstance(tab, gr.Tab):
+            tab.select(on_load, load_inputs, load_outputs)
+    show.click(on_cell, [view, true_class, pred_class], [cell_gallery, cell_text, confusion])
+    pairs.select(on_pair, [view], [true_class, pred_class, cell_gallery, cell_text, confusion])
+    level.change(on_level, [view, level], confusion)
+    draw.click(on_random, [view, only_errors], [random_img, random_text])
+    compare.click(on_compare, [view, other, which], [compare_text, compare_plot, compare_gallery])
+    return {"view": view, "source": source, "evaluate": evaluate, "status": status, "confusion": confusion,
+            "pairs": pairs, "true_class": true_class, "pred_class": pred_class, "show": show,
+            "gallery": cell_gallery, "random": draw, "random_image": random_img, "curves": curves,
+            "compare": compare, "other": other}
+

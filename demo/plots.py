@@ -1,0 +1,169 @@
+"""Figures for the app: confusion matrix, per-class accuracy, confidence, reliability, training curves.
+
+Every function takes plain numbers (lists, dicts from core.evaluate) and returns a matplotlib Figure for
+``gr.Plot``. Figures are built with ``matplotlib.figure.Figure`` rather than pyplot, so a long-running server
+keeps no global figure registry that grows with every request.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on a server or in CI
+
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+RIGHT, WRONG = "#2a9d5c", "#d1495b"  # green for right, red for wrong: the same in every figure
+TRAIN, VAL = "#4c72b0", "#dd8452"
+
+
+def _figure(width: float, height: float, dpi: int = 100) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    fig.set_layout_engine("constrained")
+    return fig
+
+
+def confusion_figure(counts: list[list[int]] | np.ndarray, names: list[str], title: str = "Confusion matrix",
+                     highlight: tuple[int, int] | None = None) -> Figure:
+    """A row-normalised confusion matrix people can read: rows are true classes, columns predictions, each
+    row sums to 100%. The diagonal is outlined; cells are labelled with their share when there is room.
+
+    counts: (C, C) image counts, row = true, column = predicted. highlight: a (true, predicted) cell to outline.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    c = len(names)
+    rows = counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    side = min(12.0, max(4.5, 0.42 * c + 2.0))
+    fig = _figure(side + 1.0, side)
+    ax = fig.add_subplot()
+    # a square root colour scale keeps small confusions visible next to a bright diagonal
+    image = ax.imshow(np.sqrt(share), cmap="Blues", vmin=0, vmax=1)
+    font = 9 if c <= 12 else (7 if c <= 25 else 5)
+    ax.set_xticks(range(c), names, rotation=60, ha="right", fontsize=font)
+    ax.set_yticks(range(c), [f"{n} ({int(r)})" for n, r in zip(names, rows[:, 0], strict=True)], fontsize=font)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class (number of images)", labelpad=2)
+    ax.set_title(title)
+    for i in range(c):  # outline the diagonal: where the right answers are
+        ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#222222", linewidth=1.2))
+    if highlight is not None:
+        t, p = highlight
+        ax.add_patch(Rectangle((p - 0.5, t - 0.5), 1, 1, fill=False, edgecolor=WRONG, linewidth=2.5))
+    if c <= 20:
+        for i in range(c):
+            for j in range(c):
+                if counts[i, j] > 0:
+                    ax.text(j, i, f"{100 * share[i, j]:.0f}", ha="center", va="center", fontsize=font - 1,
+                            color="white" if share[i, j] > 0.45 else "#222222")
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
+    ticks = np.array([0, 0.05, 0.2, 0.5, 1.0])
+    bar.set_ticks(np.sqrt(ticks), labels=[f"{100 * t:.0f}%" for t in ticks])
+    bar.set_label("share of the true class")
+    return fig
+
+
+def per_class_figure(per_class: dict[str, float], counts: dict[str, int] | None = None,
+                     title: str = "Accuracy per class, worst first") -> Figure:
+    """Horizontal bars of each class's accuracy, worst at the top. Classes with no images are left out."""
+    items = [(name, acc) for name, acc in per_class.items() if not counts or counts.get(name, 0) > 0]
+    items.sort(key=lambda kv: (kv[1], kv[0]))
+    names = [n for n, _ in items]
+    values = np.array([100 * a for _, a in items])
+    fig = _figure(6.5, min(14.0, max(2.5, 0.26 * len(items) + 1.0)))
+    ax = fig.add_subplot()
+    y = np.arange(len(items))
+    mean = values.mean() if len(values) else 0.0
+    ax.barh(y, values, color=[WRONG if v < mean else RIGHT for v in values])
+    ax.set_yticks(y, names, fontsize=9 if len(items) <= 20 else 6)
+    ax.invert_yaxis()  # worst first, at the top
+    ax.axvline(mean, color="#444444", linestyle="--", linewidth=1, label=f"mean {mean:.1f}%")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("accuracy (%)")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def confidence_figure(hist: dict) -> Figure:
+    """Histogram of the top probability, right vs wrong predictions (``core.evaluate.confidence_histogram``)."""
+    edges = np.asarray(hist["edges"])
+    width = np.diff(edges)
+    fig = _figure(6.0, 3.2)
+    ax = fig.add_subplot()
+    ax.bar(edges[:-1], hist["right"], width=width, align="edge", color=RIGHT, alpha=0.75,
+           label=f"right ({sum(hist['right'])})")
+    ax.bar(edges[:-1], hist["wrong"], width=width, align="edge", color=WRONG, alpha=0.75,
+           label=f"wrong ({sum(hist['wrong'])})")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("confidence: probability of the top class")
+    ax.set_ylabel("images")
+    ax.set_title("How sure is the model when it is right, and when it is wrong?")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def reliability_figure(before: list[dict], after: list[dict], ece_before: float, ece_after: float,
+                       temperature: float) -> Figure:
+    """Reliability diagrams before and after temperature scaling: per confidence bin, the accuracy against
+    the confidence; a calibrated model sits on the diagonal. Bins are ``core.evaluate.reliability_bins`` rows."""
+    fig = _figure(9.0, 3.8)
+    for k, (rows, title) in enumerate(((before, f"as trained: ECE {ece_before:.3f}"),
+                                       (after, f"temperature T={temperature:.2f}: ECE {ece_after:.3f}"))):
+        ax = fig.add_subplot(1, 2, k + 1)
+        filled = [r for r in rows if r["count"]]
+        lo = np.array([r["lo"] for r in filled])
+        width = np.array([r["hi"] - r["lo"] for r in filled])
+        acc = np.array([r["accuracy"] for r in filled])
+        conf = np.array([r["confidence"] for r in filled])
+        ax.bar(lo, acc, width=width, align="edge", color=TRAIN, edgecolor="white", label="accuracy")
+        ax.bar(lo, conf - acc, bottom=acc, width=width, align="edge", color=WRONG, alpha=0.35,
+               label="gap to confidence")
+        ax.plot([0, 1], [0, 1], "--", color="#444444", linewidth=1, label="perfect calibration")
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", title=title)
+        if k == 0:
+            ax.set_ylabel("accuracy")
+            ax.legend(loc="upper left", fontsize=8)
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def curves_figure(history: list[dict], best_epoch: int | None = None) -> Figure:
+    """The training story: train vs validation loss and accuracy per epoch (metrics.json ``history``).
+    A widening gap between the two is overfitting; the best (kept) epoch is marked."""
+    fig = _figure(9.0, 3.4)
+    ax_loss, ax_acc = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    if not history:
+        for ax in (ax_loss, ax_acc):
+            ax.text(0.5, 0.5, "no training history in metrics.json", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    epochs = [h["epoch"] for h in history]
+    for ax, key, title in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy")):
+        ax.plot(epochs, [h.get(f"train_{key}") for h in history], "o-", color=TRAIN, markersize=3, label="train")
+        ax.plot(epochs, [h.get(f"val_{key}") for h in history], "o-", color=VAL, markersize=3, label="validation")
+        if best_epoch:
+            ax.axvline(best_epoch, color="#888888", linestyle=":", label=f"kept: epoch {best_epoch}")
+        ax.set(title=title, xlabel="epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def compare_figure(rows: list[dict], name_a: str, name_b: str) -> Figure:
+    """Per-class accuracy difference (b - a) as bars (``core.evaluate.compare_predictions`` rows)."""
+    fig = _figure(6.5, min(14.0, max(2.5, 0.26 * len(rows) + 1.0)))
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))
+    diff = np.array([100 * r["diff"] for r in rows])
+    ax.barh(y, diff, color=[RIGHT if d > 0 else WRONG for d in diff])
+    ax.set_yticks(y, [r["class"] for r in rows], fontsize=9 if len(rows) <= 20 else 6)
+    ax.invert_yaxis()
+    ax.axvline(0, color="#444444", linewidth=1)
+    ax.set_xlabel(f"accuracy of {name_b} minus {name_a} (points)")
+    ax.set_title("Per-class difference")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
