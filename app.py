@@ -6,7 +6,7 @@ import argparse
 import os
 
 from core.checkpoint import CHECKPOINTS_DIR
-from demo.ui import RUNS_DIR, build_app
+from demo.ui import MAX_UPLOAD_MB, RUNS_DIR, build_app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     allow_training = not (args.no_training or os.environ.get("WTCS_NO_TRAINING", "") not in ("", "0"))
     app = build_app(args.checkpoint_dir, allow_training=allow_training, runs_dir=args.runs_dir)
-    app.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share)
+    # Two CPU cores serve everyone: two events at a time, the rest wait in Gradio's queue.
+    app.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share,
+                                                  max_file_size=f"{MAX_UPLOAD_MB}mb")
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ def confusion_pairs(confusion: torch.Tensor, classes: list[str], top: int = 10) 
     off.fill_diagonal_(0)
     totals = confusion.sum(dim=1).clamp(min=1)
     pairs = []
-    values, flat = off.flatten().sort(descending=True)
+    values, flat = off.flatten().sort(descending=True, stable=True)  # ties in class order: reproducible
     for count, idx in zip(values.tolist(), flat.tolist(), strict=True):
         if count == 0 or len(pairs) >= top:
             break
@@ -189,7 +189,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
         return loss
 
     opt.step(closure)
-    return float(log_t.exp().clamp(0.05, 20.0))
+    return float(log_t.detach().exp().clamp(0.05, 20.0))
 
 
 def summarize(logits: torch.Tensor, labels: torch.Tensor, classes: list[str], groups: dict[str, list[str]] | None = None,

@@ -1,0 +1,65 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+from core.checkpoint import CheckpointStore, build_config, list_checkpoints, load_checkpoint, save_checkpoint
+from core.errors import CheckpointError
+from core.models import create_model
+
+
+def _save_small(path):
+    model = create_model("resnet", 3, 32, widths=(4, 8), stem_width=4)
+    config = build_config("resnet", {"widths": (4, 8), "stem_width": 4}, ["a", "b", "c"], 32, [0.5] * 3, [0.25] * 3)
+    save_checkpoint(path, model, config, {"val": {"top1": 0.5}})
+    return model
+
+
+def test_checkpoint_round_trip_is_plain_files(tmp_path):
+    model = _save_small(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["README.md", "config.json", "metrics.json", "model.safetensors"]
+    ckpt = load_checkpoint(tmp_path / "m")
+    assert ckpt.classes == ["a", "b", "c"] and not ckpt.model.training
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    assert torch.allclose(ckpt.model(x), model(x))
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["arch_kwargs"]["widths"] == [4, 8]
+
+
+def test_missing_corrupt_and_mismatched_files_name_the_file(tmp_path):
+    _save_small(tmp_path / "m")
+    for i, (name, damage, expected) in enumerate([
+        ("model.safetensors", lambda p: p.unlink(), "model.safetensors is missing"),
+        ("model.safetensors", lambda p: p.write_bytes(b"garbage"), "model.safetensors is corrupt"),
+        ("config.json", lambda p: p.write_text("{not json"), "config.json is not valid JSON"),
+        ("config.json", lambda p: p.write_text(p.read_text().replace('"num_classes": 3', '"num_classes": 3, "x": 1')
+                                               .replace('"c"\n', '"c",\n    "d"\n')), "does not match"),
+    ]):
+        broken = tmp_path / f"broken-{i}"
+        shutil.copytree(tmp_path / "m", broken)
+        damage(broken / name)
+        with pytest.raises(CheckpointError, match=expected):
+            load_checkpoint(broken)
+
+
+def test_saving_replaces_atomically_and_keeps_extra_files(tmp_path):
+    _save_small(tmp_path / "m")
+    (tmp_path / "m" / "eval_sample.zip").write_bytes(b"zip")
+    _save_small(tmp_path / "m")
+    assert (tmp_path / "m" / "eval_sample.zip").read_bytes() == b"zip"
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left behind
+
+
+def test_store_lists_labels_and_reloads_changed_weights(tmp_path):
+    _save_small(tmp_path / "m")
+    (tmp_path / "not-a-checkpoint").mkdir()
+    store = CheckpointStore(tmp_path)
+    assert store.choices() == [("m (50.0%)", str(tmp_path / "m"))]
+    first = store.get("m")
+    assert store.get(tmp_path / "m") is first
+    _save_small(tmp_path / "m")
+    assert store.get("m") is not first
+    with pytest.raises(CheckpointError, match="no checkpoint named"):
+        store.get("nope")
+    assert list_checkpoints(tmp_path / "absent") == []

@@ -1,0 +1,149 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from core.checkpoint import load_checkpoint
+from core.errors import ConfigError, DataError
+from core.train import Cancelled, TrainConfig, lr_factor, main, train
+from tests.conftest import TINY_ARCH
+from tests.fixtures import make_shapes_dataset
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _cfg(data, out, **kw) -> TrainConfig:
+    base = TrainConfig(data=str(data), output_dir=str(out), arch="resnet", arch_kwargs=TINY_ARCH, epochs=3, batch_size=16,
+                       optimizer="adam", lr=3e-3, val_fraction=0.25, tta=0, log_every=1)
+    return replace(base, **kw)
+
+
+def test_a_few_epochs_beat_chance_and_write_a_full_checkpoint(tiny_checkpoint):
+    metrics = json.loads((tiny_checkpoint / "metrics.json").read_text())
+    assert metrics["val"]["top1"] > 0.5  # four classes: chance is 0.25
+    assert len(metrics["history"]) == 8 and {"train_loss", "val_loss", "train_acc", "val_acc"} <= set(metrics["history"][0])
+    assert (tiny_checkpoint / "curves.png").stat().st_size > 1000
+    card = (tiny_checkpoint / "README.md").read_text()
+    assert "python -m core.train" in card and "top-1" in card
+    config = json.loads((tiny_checkpoint / "config.json").read_text())
+    assert config["dataset"]["val_fraction"] == 0.25 and config["temperature"] > 0
+
+
+def test_progress_reports_start_steps_epochs_and_done(shapes_dir, tmp_path):
+    events = []
+    train(_cfg(shapes_dir, tmp_path / "m", epochs=2), on_progress=events.append)
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert kinds.count("epoch") == 2 and kinds.count("step") >= 2 * 5
+    step = next(e for e in events if e["event"] == "step")
+    assert {"epoch", "step", "steps_per_epoch", "loss", "elapsed", "remaining"} <= set(step)
+
+
+def test_cancel_raises_and_resume_continues_where_it_stopped(shapes_dir, tmp_path):
+    out = tmp_path / "m"
+    seen_epochs = []
+
+    def stop_after_two_epochs():
+        return len(seen_epochs) >= 2
+
+    with pytest.raises(Cancelled):
+        train(_cfg(shapes_dir, out, epochs=4), on_progress=lambda e: e["event"] == "epoch" and seen_epochs.append(e),
+              should_stop=stop_after_two_epochs)
+    assert (tmp_path / ".m.resume.pt").exists()
+    assert load_checkpoint(out)  # what was written before the cancel is a complete checkpoint
+    result = train(_cfg(shapes_dir, out, epochs=4, resume=True))
+    history = result.metrics["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert history[:2] == [{k: v for k, v in e.items() if k not in ("event", "epochs")} for e in seen_epochs]
+    assert not (tmp_path / ".m.resume.pt").exists()
+
+
+def test_time_limit_stops_cleanly_with_a_valid_checkpoint(shapes_dir, tmp_path):
+    result = train(_cfg(shapes_dir, tmp_path / "m", epochs=50, max_minutes=0.0005))
+    assert result.stopped_early == "time limit"
+    assert len(result.metrics["history"]) == 1
+    assert load_checkpoint(tmp_path / "m").classes == ["circle", "cross", "square", "triangle"]
+
+
+def test_early_stop_after_patience(shapes_dir, tmp_path):
+    result = train(_cfg(shapes_dir, tmp_path / "m", epochs=30, lr=1e-9, early_stop=2))
+    assert result.stopped_early == "early stop" and len(result.metrics["history"]) < 30
+
+
+def test_fine_tune_onto_new_classes_with_a_frozen_backbone(tiny_checkpoint, tmp_path):
+    new = make_shapes_dataset(tmp_path / "new", per_class=12, classes=("circle", "square"))
+    before = load_file(str(tiny_checkpoint / "model.safetensors"))
+    result = train(_cfg(new, tmp_path / "ft", init_from=str(tiny_checkpoint), freeze_backbone=True, epochs=2))
+    ckpt = load_checkpoint(result.output_dir)
+    assert ckpt.classes == ["circle", "square"]
+    after = ckpt.model.state_dict()
+    assert after["head.1.weight"].shape[0] == 2
+    for key in ("stem.0.weight", "stage2.conv.weight", "stage1.norm.running_mean"):
+        assert torch.equal(before[key], after[key])  # frozen: weights and BatchNorm statistics untouched
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(lr=-0.1), "learning rate"),
+    (dict(epochs=0), "epochs must be at least 1"),
+    (dict(batch_size=0), "batch size"),
+    (dict(optimizer="rmsprop"), "optimizer"),
+    (dict(augment="flip,rotate"), "unknown augmentation"),
+    (dict(freeze_backbone=True), "init-from"),
+    (dict(label_smoothing=1.5), "label smoothing"),
+])
+def test_absurd_hyper_parameters_are_refused_before_loading_data(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=message):
+        train(_cfg(tmp_path / "does-not-exist", tmp_path / "m", **change))
+
+
+def test_bad_data_is_refused_with_a_clear_message(tmp_path):
+    with pytest.raises(DataError, match="no dataset"):
+        train(_cfg(tmp_path / "missing", tmp_path / "m"))
+    one = make_shapes_dataset(tmp_path / "one", per_class=4, classes=("circle",))
+    with pytest.raises(DataError, match="two classes"):
+        train(_cfg(one, tmp_path / "m"))
+
+
+def test_cli_prints_the_error_and_exits_2(tmp_path, capsys):
+    assert main(["--data", str(tmp_path / "nothing"), "--output-dir", str(tmp_path / "m")]) == 2
+    assert "no dataset" in capsys.readouterr().err
+    assert main(["--data", str(tmp_path), "--lr", "-1"]) == 2
+    assert "learning rate" in capsys.readouterr().err
+
+
+def test_schedules_have_their_shapes():
+    cfg = TrainConfig(warmup=0.2)
+    onecycle = [lr_factor(s, 100, cfg, 10) for s in range(100)]
+    assert onecycle[0] == pytest.approx(0.2) and max(onecycle) == pytest.approx(1.0, abs=0.01)
+    assert onecycle.index(max(onecycle)) == 20 and onecycle[-1] < 0.1
+    cosine = [lr_factor(s, 100, replace(cfg, schedule="cosine"), 10) for s in range(100)]
+    assert cosine[-1] < 0.01
+    assert {lr_factor(s, 100, replace(cfg, schedule="constant"), 10) for s in range(100)} == {1.0}
+    cyclic = [lr_factor(s, 100, replace(cfg, schedule="cyclic"), 10) for s in range(40)]
+    assert cyclic[0] == pytest.approx(0.1) and cyclic[10] == pytest.approx(1.0) and cyclic[20] == pytest.approx(0.1)
+
+
+@pytest.mark.slow
+def test_torchrun_trains_data_parallel_with_gloo_on_two_processes(shapes_dir, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    with socket.socket() as sock:  # a free port for the rendezvous (port 0 cannot be shared between ranks)
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", port,
+           "-m", "core.train", "--data", str(shapes_dir), "--output-dir", str(out), "--arch", "resnet",
+           "--arch-kwargs", json.dumps(TINY_ARCH), "--epochs", "2", "--batch-size", "16", "--optimizer", "adam",
+           "--lr", "0.003", "--val-fraction", "0.25", "--tta", "0", "--threads", "1"]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "processes 2" in proc.stdout  # both ranks joined one process group
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["history"]) == 2 and metrics["val"]["n"] == 32
