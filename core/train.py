@@ -18,9 +18,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
@@ -361,7 +361,8 @@ def train(
             target = y
             if cfg.cutmix > 0:
                 x, target = batch_mixup(x, y, len(train_set.classes), cfg.cutmix, gen)
-            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+            layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+            x = x.to(device, non_blocking=True).contiguous(memory_format=layout)
             target, y = target.to(device), y.to(device)
             factor = lr_factor(step, total_steps, cfg, steps_per_epoch)
             for g, lr in zip(optimizer.param_groups, base_lrs, strict=True):
