@@ -106,7 +106,7 @@ def test_the_cache_is_reused_and_invalidated_when_the_weights_change(sampled_che
     first = ce.cached_evaluation(ckpt)
     cache = sampled_checkpoint / ce.CACHE_NAME
     assert first.cache_path == cache and cache.is_file() and inference_counter[0] == 1
-    assert not first.from_cache and first.n == 30
+    assert not first.from_cache and first.n == 32  # round(0.25 * 30) = 8 per class
     stamp = cache.stat().st_mtime_ns
 
     again = ce.cached_evaluation(load_checkpoint(sampled_checkpoint))
@@ -173,15 +173,16 @@ def test_cli_prints_one_json_object_on_the_last_line_and_writes_the_cache(sample
     for key in ("top1", "top5", "n", "per_class", "group_top1", "ece", "ece_calibrated", "confusion",
                 "most_confused", "seconds"):
         assert key in out
-    assert out["n"] == 30 and out["split"] == "val" and set(out["per_class"]) == {"circle", "cross", "square", "triangle"}
-    assert sum(map(sum, out["confusion"])) == 30
+    assert out["n"] == 32 and out["split"] == "val" and set(out["per_class"]) == {"circle", "cross", "square", "triangle"}
+    assert sum(map(sum, out["confusion"])) == 32
     assert Path(out["cache"]) == sampled_checkpoint / ce.CACHE_NAME
     cached = ce.load_evaluation(out["cache"])
     assert cached is not None and float(cached.correct.float().mean()) == pytest.approx(out["top1"])
 
 
 def test_cli_unknown_class_folder_is_a_clear_error_with_exit_code_2(tiny_checkpoint, tmp_path, capsys):
-    make_shapes_dataset(tmp_path / "odd", per_class=3, classes=("circle", "hexagon"), split="test")
+    make_shapes_dataset(tmp_path / "odd", per_class=3, classes=("circle", "cross"), split="test")
+    (tmp_path / "odd" / "test" / "cross").rename(tmp_path / "odd" / "test" / "hexagon")
     code = ce.main(["--checkpoint", str(tiny_checkpoint), "--data", str(tmp_path / "odd"), "--json"])
     captured = capsys.readouterr()
     assert code == 2

@@ -1,0 +1,108 @@
+"""The Error analysis tab's callbacks as plain functions, on the tiny fixture checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+import core.evaluate as ce
+from core.checkpoint import CheckpointStore, load_checkpoint
+from core.errors import CheckpointError, DataError
+from demo import errors
+from tests.fixtures import make_shapes_dataset
+from tests.test_evaluate import sampled_checkpoint  # noqa: F401 (a fixture)
+
+
+@pytest.fixture
+def store(sampled_checkpoint) -> CheckpointStore:  # noqa: F811
+    return CheckpointStore(sampled_checkpoint.parent)
+
+
+def test_the_tab_opens_on_the_bundled_sample_and_says_which_set_and_how_many(store, sampled_checkpoint):  # noqa: F811
+    out = errors.load_view(store, str(sampled_checkpoint), "", "auto", -1)
+    assert "bundled evaluation sample" in out["status"] and "32 images" in out["status"]
+    assert "Top-1" in out["headline"] and "top-5" in out["headline"] and "after temperature scaling" in out["headline"]
+    for name in ("confusion", "per_class", "confidence", "reliability", "curves"):
+        assert isinstance(out[name], Figure), name
+    assert isinstance(out["pairs"], pd.DataFrame) and list(out["pairs"].columns) == errors.PAIR_COLUMNS
+    assert out["classes"] == ["circle", "cross", "square", "triangle"]
+    # second opening comes from the cache written by the first
+    assert "opened from the cache" in errors.load_view(store, str(sampled_checkpoint), "", "auto", -1)["status"]
+
+
+def test_showing_a_cell_gives_its_images_with_gradcam_and_both_probabilities(store, sampled_checkpoint):  # noqa: F811
+    view = errors.make_view(str(sampled_checkpoint))
+    ev = ce.cached_evaluation(load_checkpoint(sampled_checkpoint))
+    conf = ce.confusion_matrix(ev.labels, ev.preds, len(ev.classes))
+    off = conf.clone().fill_diagonal_(0)
+    t, p = divmod(int(off.argmax()), len(ev.classes))
+    true, pred = ev.classes[t], ev.classes[p]
+    if off[t, p] == 0:  # a perfect model: show a diagonal cell instead
+        true = pred = ev.classes[0]
+        t = p = 0
+    items, text, index = errors.show_cell(store, view, true, pred, limit=3)
+    assert index == ce.cell_indices(ev, true, pred).tolist() and len(index) == conf[t, p]
+    assert len(items) == min(3, len(index))
+    tile, caption = items[0]
+    assert tile.dtype == np.uint8 and tile.shape == (errors.TILE, 2 * errors.TILE, 3)
+    assert not np.array_equal(tile[:, :errors.TILE], tile[:, errors.TILE:])  # the right half carries the heatmap
+    assert true in caption and "%" in caption and f"**{len(index)}**" in text
+
+
+def test_an_empty_cell_says_so(store, sampled_checkpoint):  # noqa: F811
+    view = errors.make_view(str(sampled_checkpoint))
+    ev = ce.cached_evaluation(load_checkpoint(sampled_checkpoint))
+    conf = ce.confusion_matrix(ev.labels, ev.preds, len(ev.classes))
+    empty = torch.nonzero(conf == 0)
+    if len(empty) == 0:
+        pytest.skip("every cell of this tiny model's confusion matrix has images")
+    t, p = empty[0].tolist()
+    items, text, index = errors.show_cell(store, view, ev.classes[t], ev.classes[p])
+    assert items == [] and index == [] and "No image" in text
+
+
+def test_random_error_draws_a_misclassified_image(store, sampled_checkpoint):  # noqa: F811
+    view = errors.make_view(str(sampled_checkpoint))
+    ev = ce.cached_evaluation(load_checkpoint(sampled_checkpoint))
+    image, text = errors.random_image(store, view, only_errors=True, generator=torch.Generator().manual_seed(1))
+    if len(ev.misclassified) == 0:
+        assert image is None and "every image" in text
+    else:
+        assert image.shape == (errors.TILE, 2 * errors.TILE, 3) and "wrong" in text and "True class" in text
+    image, text = errors.random_image(store, view, only_errors=False)
+    assert image is not None and "predicted" in text
+
+
+def test_comparing_a_model_with_itself_finds_no_disagreement(store, sampled_checkpoint):  # noqa: F811
+    view = errors.make_view(str(sampled_checkpoint))
+    text, figure, items = errors.compare_view(store, view, str(sampled_checkpoint))
+    assert "only shapes-resnet right on **0**" in text and items == [] and isinstance(figure, Figure)
+
+
+def test_a_model_without_a_sample_and_bad_datasets_give_clear_messages(store, tiny_checkpoint, tmp_path):
+    with pytest.raises(DataError, match="no bundled evaluation sample"):
+        errors.load_view(CheckpointStore(tiny_checkpoint.parent), str(tiny_checkpoint), "", "auto", -1)
+    make_shapes_dataset(tmp_path / "odd", per_class=3, classes=("circle", "cross"), split="test")
+    (tmp_path / "odd" / "test" / "cross").rename(tmp_path / "odd" / "test" / "hexagon")
+    with pytest.raises(DataError, match="hexagon"):
+        errors.load_view(CheckpointStore(tiny_checkpoint.parent), str(tiny_checkpoint), str(tmp_path / "odd"), "auto", -1)
+    with pytest.raises(DataError, match="no dataset"):
+        errors.load_view(CheckpointStore(tiny_checkpoint.parent), str(tiny_checkpoint), str(tmp_path / "nowhere"), "auto", -1)
+    with pytest.raises(CheckpointError):
+        errors.load_view(CheckpointStore(tmp_path), "missing-model", "", "auto", -1)
+
+
+def test_typed_dataset_is_evaluated_and_named(store, sampled_checkpoint, shapes_dir):  # noqa: F811
+    out = errors.load_view(store, str(sampled_checkpoint), str(shapes_dir), "val", 0)
+    assert str(shapes_dir) in out["status"] and "32 images" in out["status"] and "validation" in out["status"]
+    assert out["view"] == {"model": str(sampled_checkpoint), "source": str(shapes_dir), "split": "val", "tta": 0}
+
+
+def test_the_app_builds_with_the_tab(sampled_checkpoint):  # noqa: F811
+    from demo.ui import build_app
+
+    app = build_app(sampled_checkpoint.parent, allow_training=False, runs_dir=sampled_checkpoint.parent / ".no-runs")
+    assert app is not None
