@@ -83,12 +83,12 @@ def method_warning(method: str) -> None:
 
 def build(ctx) -> dict:
     """The Upload & explore tab. Returns its components ("image" receives frozen webcam frames)."""
-    from demo.ui import PhotoInput
+    from demo.ui import photo_input
 
     targets, layers, samples = model_options(ctx, ctx.default_model())
     with gr.Row():
         with gr.Column(scale=1):
-            image = PhotoInput(sources=["upload", "clipboard"], label="Photo (upload, paste or pick below)",
+            image = photo_input(sources=["upload", "clipboard"], label="Photo (upload, paste or pick below)",
                                elem_id="explore-image", height=360)
             gr.Examples(examples=[[p] for p in example_photos()], inputs=[image], label="Example photos",
                         examples_per_page=8)

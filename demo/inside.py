@@ -102,9 +102,9 @@ def build(ctx) -> dict:
     layers = layer_choices(ctx, model0)
     image = ctx.parts.get("explore", {}).get("image")
     if image is None:  # the Explore tab is missing (e.g. replaced): take photos here
-        from demo.ui import PhotoInput
+        from demo.ui import photo_input
 
-        image = PhotoInput(sources=["upload", "clipboard"], label="Photo", elem_id="inside-image")
+        image = photo_input(sources=["upload", "clipboard"], label="Photo", elem_id="inside-image")
     gr.Markdown("Each **stage** turns the image into more, smaller maps of features. Pick a stage to see what its "
                 "most active channels respond to in the current photo; click a map to see the validation images "
                 "that excite that channel most.")

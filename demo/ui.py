@@ -67,24 +67,24 @@ def user_message(err: Exception) -> str:
     return f"Something went wrong ({type(err).__name__}); please try another image or model."
 
 
-class PhotoInput(gr.Image):
-    """gr.Image that hands uploads to our own decoder untouched (type="filepath").
+def photo_input(**kwargs) -> gr.Image:
+    """A gr.Image (type="filepath") that hands uploads to our own decoder untouched.
 
-    gr.Image opens every upload with PIL before the callback runs, so a corrupt or non-image file would
-    end in Gradio's generic error; here the callback gets the file path and core.data.open_image turns any
-    problem into a clear ImageError message (and applies EXIF orientation itself)."""
+    gr.Image opens every upload with PIL before the callback runs, so a corrupt or non-image file would end
+    in Gradio's generic error; here the callback gets the file path and core.data.open_image turns any
+    problem into a clear ImageError message (and applies EXIF orientation itself). The instance's
+    preprocess is replaced rather than subclassing gr.Image, because Gradio writes a .pyi stub next to the
+    source file of every component subclass."""
+    image = gr.Image(type="filepath", **kwargs)
+    original = image.preprocess
 
-    def __init__(self, *args, **kwargs):
-        kwargs["type"] = "filepath"
-        super().__init__(*args, **kwargs)
-
-    def get_block_name(self) -> str:
-        return "image"  # the same front-end component as gr.Image
-
-    def preprocess(self, payload):
+    def preprocess(payload):
         if payload is not None and getattr(payload, "path", None) and not str(payload.url or "").startswith("data:"):
             return str(payload.path)
-        return super().preprocess(payload)
+        return original(payload)
+
+    image.preprocess = preprocess
+    return image
 
 
 def build_app(checkpoint_dir: str | Path = CHECKPOINTS_DIR, allow_training: bool = True,
