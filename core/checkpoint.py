@@ -98,9 +98,18 @@ def model_from_config(config: dict) -> torch.nn.Module:
 
 
 def state_dict_for_saving(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The weights as contiguous fp32 CPU tensors, without the DDP/compile prefixes."""
+    """The weights as contiguous CPU tensors, without DDP prefixes.
+
+    Floating-point tensors are stored as float16 when float32 would not fit the 10 MB file limit (a
+    Space rejects larger files); loading casts them back to float32, which changes accuracy by far less
+    than the validation noise.
+    """
     module = getattr(model, "module", model)
-    return {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
+    float_bytes = sum(v.numel() * 4 for v in state.values() if v.is_floating_point())
+    if float_bytes > MAX_FILE_BYTES * 0.95:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    return state
 
 
 def save_checkpoint(

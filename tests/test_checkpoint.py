@@ -63,3 +63,18 @@ def test_store_lists_labels_and_reloads_changed_weights(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint named"):
         store.get("nope")
     assert list_checkpoints(tmp_path / "absent") == []
+
+
+def test_weights_too_large_for_float32_are_stored_as_float16_and_load_back(tmp_path):
+    from safetensors.torch import load_file
+
+    model = create_model("simplecnn", 10, 32)  # 4.5 M parameters: 18 MB in float32
+    config = build_config("simplecnn", {}, [str(i) for i in range(10)], 32, [0.5] * 3, [0.25] * 3)
+    save_checkpoint(tmp_path / "big", model, config)
+    assert (tmp_path / "big" / "model.safetensors").stat().st_size < 10 * 1024 * 1024
+    assert load_file(str(tmp_path / "big" / "model.safetensors"))["head.1.weight"].dtype == torch.float16
+    ckpt = load_checkpoint(tmp_path / "big")
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    assert next(ckpt.model.parameters()).dtype == torch.float32
+    assert torch.allclose(ckpt.model(x), model(x), atol=1e-2)

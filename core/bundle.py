@@ -1,0 +1,62 @@
+"""Make a trained checkpoint ready to ship: a small held-out evaluation sample and the caches that let the
+error-analysis and "inside the CNN" views open offline from a fresh clone.
+
+    python -m core.bundle checkpoints/cifar10-resnet --per-class 50
+
+The sample is drawn from the checkpoint's own validation split (re-created from config.json's dataset
+fields), so the model never trained on it. It is written as ``eval_sample.zip``, an image folder
+``val/<class>/<file>`` holding the original image files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from core.checkpoint import load_checkpoint
+from core.data import load_split, parse_merge, per_class_sample, write_sample_zip
+from core.errors import UserError
+
+SAMPLE_NAME = "eval_sample.zip"
+
+
+def write_eval_sample(checkpoint_dir: str | Path, per_class: int, seed: int = 0, data: str | None = None) -> Path:
+    """Write ``eval_sample.zip`` into the checkpoint: up to ``per_class`` validation images of each class."""
+    checkpoint_dir = Path(checkpoint_dir)
+    config = load_checkpoint(checkpoint_dir).config
+    ds = config["dataset"]
+    val = load_split(data or ds["source"], "val", ds.get("val_fraction", 0.1), ds.get("seed", 0),
+                     config["input_size"], parse_merge(ds["merge"]) if ds.get("merge") else None)
+    return write_sample_zip(val.subset(per_class_sample(val.labels, per_class, seed)), checkpoint_dir / SAMPLE_NAME)
+
+
+def bundle(checkpoint_dir: str | Path, per_class: int, data: str | None = None) -> list[Path]:
+    """The sample plus every cache the app knows how to precompute. Returns the files written."""
+    written = [write_eval_sample(checkpoint_dir, per_class, data=data)]
+    from core import evaluate, explain
+
+    if hasattr(evaluate, "build_eval_cache"):
+        written.append(Path(evaluate.build_eval_cache(checkpoint_dir)))
+    if hasattr(explain, "build_channel_cache"):
+        written.append(Path(explain.build_channel_cache(checkpoint_dir)))
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", help="checkpoint folder")
+    parser.add_argument("--per-class", type=int, default=50, help="validation images per class in the sample")
+    parser.add_argument("--data", default=None, help="dataset path if it moved since training")
+    args = parser.parse_args(argv)
+    try:
+        for path in bundle(args.checkpoint, args.per_class, args.data):
+            print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
