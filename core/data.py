@@ -174,7 +174,7 @@ def square_resize(img: Image.Image, size: int) -> np.ndarray:
     img = img.crop((left, top, left + side, top + side))
     if side != size:
         img = img.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
-    return np.asarray(img, dtype=np.uint8)
+    return np.array(img, dtype=np.uint8)  # a writable copy (torch.from_numpy warns on read-only arrays)
 
 
 # ---------------------------------------------------------------------------------------------------------------
