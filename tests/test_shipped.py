@@ -1,0 +1,43 @@
+"""The trained models in checkpoints/: complete, small enough for a Space, and right on their own samples."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.checkpoint import MAX_FILE_BYTES, load_checkpoint
+from core.data import align_classes, load_images, per_class_sample
+from core.predict import predict_topk
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+SHIPPED = ["cifar10-resnet", "cifar10-simplecnn", "everyday50-resnet"]
+FILES = ["config.json", "model.safetensors", "metrics.json", "README.md", "curves.png", "eval_sample.zip"]
+
+
+def test_checkpoints_folder_fits_a_space():
+    files = [p for p in CHECKPOINTS.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert all(p.stat().st_size < MAX_FILE_BYTES for p in files), [p.name for p in files if p.stat().st_size >= MAX_FILE_BYTES]
+    assert sum(p.stat().st_size for p in files) < 40 * 1024 * 1024
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_checkpoint_is_complete_and_predicts_its_own_sample(name):
+    folder = CHECKPOINTS / name
+    for f in FILES:
+        assert (folder / f).is_file(), f"{name} lacks {f}"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert {"top1", "top5", "ece"} <= set(metrics["val"]) and metrics["history"]
+    card = (folder / "README.md").read_text()
+    assert "python -m core.train" in card and "curves.png" in card
+    ckpt = load_checkpoint(folder)
+    sample = align_classes(load_images(folder / "eval_sample.zip", "val"), ckpt.classes)
+    assert sample.input_size == ckpt.input_size
+    picks = per_class_sample(sample.labels, 1, seed=1)[:10]  # one image of each of (up to) ten classes
+    in_top5 = 0
+    for i in picks.tolist():
+        image = sample.images[i].permute(1, 2, 0).numpy()
+        names = [c for c, _ in predict_topk(ckpt, image, k=5).top]
+        in_top5 += ckpt.classes[int(sample.labels[i])] in names
+    assert in_top5 >= 0.8 * len(picks), f"{name}: true class in the top 5 for only {in_top5}/{len(picks)}"
+    assert torch.isfinite(torch.tensor(ckpt.temperature)) and ckpt.temperature > 0
