@@ -123,9 +123,9 @@ def confusion_plot(ev: Evaluation, level: str = "classes", highlight: tuple[int,
     """The confusion matrix figure of classes, or of groups when asked and the model has them."""
     if level == "groups" and ev.groups:
         counts = group_confusion(ev.probs, ev.labels, ev.classes, ev.groups)
-        return plots.confusion_figure(counts.numpy(), list(ev.groups), "Confusion between groups")
+        return plots.confusion_figure(counts.numpy(), list(ev.groups), "Confusion between groups (rows: true group, each sums to 100%)")
     counts = confusion_matrix(ev.labels, ev.preds, len(ev.classes))
-    return plots.confusion_figure(counts.numpy(), ev.classes, "Confusion between classes", highlight)
+    return plots.confusion_figure(counts.numpy(), ev.classes, "Confusion between classes (rows: true class, each sums to 100%)", highlight)
 
 
 def load_view(store: CheckpointStore, model: str | None, source: str | None, split: str | None, tta,
@@ -293,7 +293,7 @@ def build(ctx) -> dict:
     with gr.Row():
         with gr.Column(scale=3):
             level = gr.Radio(["classes", "groups"], value="classes", label="Confusion matrix of", visible=True)
-            confusion = gr.Plot(label="Confusion matrix (rows: true class, each row sums to 100%)",
+            confusion = gr.Plot(label="Confusion matrix (rows: true class, each row sums to 100%)", show_label=False,
                                 elem_id="errors-confusion", format="png")
         with gr.Column(scale=2):
             gr.Markdown("**Most-confused pairs** (click a row to see its images)")
@@ -306,10 +306,10 @@ def build(ctx) -> dict:
     cell_gallery = gr.Gallery(label="Images of the chosen cell: image | Grad-CAM", columns=4, height="auto",
                               object_fit="contain", elem_id="errors-gallery")
     with gr.Row():
-        per_class = gr.Plot(label="Accuracy per class", format="png")
+        per_class = gr.Plot(label="Accuracy per class", show_label=False, format="png")
         with gr.Column():
-            confidence = gr.Plot(label="Confidence, right vs wrong", format="png")
-    reliability = gr.Plot(label="Reliability diagram", format="png")
+            confidence = gr.Plot(label="Confidence, right vs wrong", show_label=False, format="png")
+    reliability = gr.Plot(label="Reliability diagram", show_label=False, format="png")
     with gr.Row(equal_height=True):
         with gr.Column(scale=1):
             gr.Markdown("**Random error**: one click, one image the model got wrong (the project log's random EDA).")
@@ -317,7 +317,7 @@ def build(ctx) -> dict:
             draw = gr.Button("Random error", elem_id="errors-random")
             random_text = gr.Markdown()
         random_img = gr.Image(label="image | Grad-CAM", interactive=False, scale=2, elem_id="errors-random-image")
-    curves = gr.Plot(label="Training story: train vs validation per epoch", format="png")
+    curves = gr.Plot(label="Training story: train vs validation per epoch", show_label=False, format="png")
     with gr.Accordion("Compare with another model", open=False):
         with gr.Row(equal_height=True):
             other = gr.Dropdown(store.choices(), value=None, label="Second model (B)", scale=3)
@@ -325,7 +325,7 @@ def build(ctx) -> dict:
                              label="Show images where", scale=2)
             compare = gr.Button("Compare", scale=1)
         compare_text = gr.Markdown()
-        compare_plot = gr.Plot(label="Per-class accuracy difference", format="png")
+        compare_plot = gr.Plot(label="Per-class accuracy difference", show_label=False, format="png")
         compare_gallery = gr.Gallery(label="image | Grad-CAM of the model that is wrong", columns=4, height="auto")
 
     load_outputs = [view, status, summary, confusion, pairs, per_class, confidence, reliability, curves,

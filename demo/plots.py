@@ -41,7 +41,7 @@ def confusion_figure(counts: list[list[int]] | np.ndarray, names: list[str], tit
     ax = fig.add_subplot()
     # a square root colour scale keeps small confusions visible next to a bright diagonal
     image = ax.imshow(np.sqrt(share), cmap="Blues", vmin=0, vmax=1)
-    font = 9 if c <= 12 else (7 if c <= 25 else 5)
+    font = 9 if c <= 12 else (7 if c <= 25 else (6 if c <= 60 else 5))
     ax.set_xticks(range(c), names, rotation=60, ha="right", fontsize=font)
     ax.set_yticks(range(c), [f"{n} ({int(r)})" for n, r in zip(names, rows[:, 0], strict=True)], fontsize=font)
     ax.set_xlabel("predicted class")
@@ -58,7 +58,7 @@ def confusion_figure(counts: list[list[int]] | np.ndarray, names: list[str], tit
                 if counts[i, j] > 0:
                     ax.text(j, i, f"{100 * share[i, j]:.0f}", ha="center", va="center", fontsize=font - 1,
                             color="white" if share[i, j] > 0.45 else "#222222")
-    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
+    bar = fig.colorbar(image, ax=ax, shrink=0.9)
     ticks = np.array([0, 0.05, 0.2, 0.5, 1.0])
     bar.set_ticks(np.sqrt(ticks), labels=[f"{100 * t:.0f}%" for t in ticks])
     bar.set_label("share of the true class")
@@ -111,7 +111,8 @@ def reliability_figure(before: list[dict], after: list[dict], ece_before: float,
                        temperature: float) -> Figure:
     """Reliability diagrams before and after temperature scaling: per confidence bin, the accuracy against
     the confidence; a calibrated model sits on the diagonal. Bins are ``core.evaluate.reliability_bins`` rows."""
-    fig = _figure(9.0, 3.8)
+    fig = _figure(9.0, 4.0)
+    fig.suptitle("Reliability diagram: is a 70% sure guess right 70% of the time?")
     for k, (rows, title) in enumerate(((before, f"as trained: ECE {ece_before:.3f}"),
                                        (after, f"temperature T={temperature:.2f}: ECE {ece_after:.3f}"))):
         ax = fig.add_subplot(1, 2, k + 1)
@@ -135,7 +136,8 @@ def reliability_figure(before: list[dict], after: list[dict], ece_before: float,
 def curves_figure(history: list[dict], best_epoch: int | None = None) -> Figure:
     """The training story: train vs validation loss and accuracy per epoch (metrics.json ``history``).
     A widening gap between the two is overfitting; the best (kept) epoch is marked."""
-    fig = _figure(9.0, 3.4)
+    fig = _figure(9.0, 3.6)
+    fig.suptitle("Training story: a widening gap between train and validation is overfitting")
     ax_loss, ax_acc = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     if not history:
         for ax in (ax_loss, ax_acc):
@@ -147,7 +149,7 @@ def curves_figure(history: list[dict], best_epoch: int | None = None) -> Figure:
         ax.plot(epochs, [h.get(f"val_{key}") for h in history], "o-", color=VAL, markersize=3, label="validation")
         if best_epoch:
             ax.axvline(best_epoch, color="#888888", linestyle=":", label=f"kept: epoch {best_epoch}")
-        ax.set(title=title, xlabel="epoch")
+        ax.set(title=f"{title}: train vs validation", xlabel="epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return fig
