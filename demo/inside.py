@@ -117,24 +117,26 @@ def build(ctx) -> dict:
     maps = gr.Gallery(label=f"Feature maps: the {FEATURE_MAPS} most active channels (yellow = strong)", columns=8,
                       height="auto", allow_preview=False, elem_id="inside-maps")
     with gr.Row():
-        top9 = gr.Gallery(label=f"The {TOP_IMAGES} validation images that excite this channel most", columns=3,
-                          height="auto", allow_preview=False, elem_id="inside-top9")
+        with gr.Column():
+            top9_message = gr.Markdown(elem_id="inside-top9-message")
+            top9 = gr.Gallery(label=f"The {TOP_IMAGES} validation images that excite this channel most", columns=3,
+                              height="auto", allow_preview=False, elem_id="inside-top9")
         filters = gr.Gallery(value=filter_tiles(ctx, model0), label="First layer's learned filters (grey = 0)",
-                             columns=8, height="auto", allow_preview=False, elem_id="inside-filters")
+                             columns=6, height="auto", allow_preview=False, elem_id="inside-filters")
     shown = gr.State([])  # channel numbers of the tiles in ``maps``, for clicks
 
-    gr.on([image.change, layer.change, ctx.model.change], lambda *a: feature_map_tiles(ctx, *a), inputs=[image, ctx.model, layer],
-          outputs=[maps, shown, message], concurrency_id="inside", concurrency_limit=2, trigger_mode="always_last")
-
     on_channel = lambda *a: channel_images(ctx, *a)
-    gr.on([channel.submit, layer.change], on_channel, inputs=[ctx.model, layer, channel], outputs=[top9, message],
+    gr.on([image.change, layer.change, ctx.model.change], lambda *a: feature_map_tiles(ctx, *a), inputs=[image, ctx.model, layer],
+          outputs=[maps, shown, message], concurrency_id="inside", concurrency_limit=2, trigger_mode="always_last",
+          ).then(on_channel, inputs=[ctx.model, layer, channel], outputs=[top9, top9_message])
+    gr.on([channel.submit], on_channel, inputs=[ctx.model, layer, channel], outputs=[top9, top9_message],
           concurrency_id="inside", trigger_mode="always_last")
 
     def pick_map(channels, evt: gr.SelectData):
         return channels[evt.index] if channels and 0 <= evt.index < len(channels) else gr.skip()
 
     maps.select(pick_map, inputs=shown, outputs=channel).then(on_channel, inputs=[ctx.model, layer, channel],
-                                                              outputs=[top9, message])
+                                                              outputs=[top9, top9_message])
 
     def on_model(model):
         lays = layer_choices(ctx, model)

@@ -31,6 +31,7 @@ os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 CHROMIUM = os.environ.get("WTCS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+FAKE_CAMERA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
 
 
@@ -72,17 +73,22 @@ def running_app(checkpoint_dir: str | Path, runs_dir: str | Path | None = None, 
 
 
 @contextmanager
-def browser_page(url: str, width: int = 1400, height: int = 1000, timeout_ms: int = 30_000) -> Iterator:
+def browser_page(url: str, width: int = 1400, height: int = 1000, timeout_ms: int = 30_000,
+                 fake_camera: bool = False) -> Iterator:
     """A headless Chromium page (Playwright) opened at ``url`` with the Gradio UI loaded; closed on exit.
 
     The viewport is wide enough for the two-column layouts; ``timeout_ms`` is the default for every wait.
+    fake_camera: give the page Chromium's synthetic webcam (a moving test pattern) with permission granted,
+    so the Live tab can stream without hardware.
     """
     from playwright.sync_api import sync_playwright
 
+    args = CHROMIUM_ARGS + (FAKE_CAMERA_ARGS if fake_camera else [])
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
-            context = browser.new_context(viewport={"width": width, "height": height})
+            context = browser.new_context(viewport={"width": width, "height": height},
+                                          permissions=["camera"] if fake_camera else [])
             page = context.new_page()
             page.set_default_timeout(timeout_ms)
             page.goto(url, wait_until="domcontentloaded")
@@ -90,6 +96,13 @@ def browser_page(url: str, width: int = 1400, height: int = 1000, timeout_ms: in
             yield page
         finally:
             browser.close()
+
+
+def start_webcam(page, camera_id: str = "live-camera") -> None:
+    """Grant and start the streaming webcam of the image component ``#camera_id`` (needs fake_camera=True)."""
+    camera = page.locator(f"#{camera_id}")
+    camera.get_by_text("Click to Access Webcam").click()
+    camera.get_by_label("capture photo").click()  # for a streaming image this button starts the stream
 
 
 def open_tab(page, name: str) -> None:
