@@ -368,10 +368,13 @@ def _dataset_options(ckpt: Checkpoint) -> dict:
 
 
 def evaluation_key(ckpt: Checkpoint, source: str | Path, split: str, tta: int) -> dict:
-    """What an evaluation depends on: the weights, the dataset (content, split, how val is carved, input size)
-    and the test-time augmentation. A cache is reused only when its key is equal."""
-    dataset = {"source": source_fingerprint(source), "split": split, "input_size": ckpt.input_size,
-               **_dataset_options(ckpt)}
+    """What an evaluation depends on: the weights, the dataset (content, split, merges, and how val is carved
+    when it is carved) and the test-time augmentation. A cache is reused only when its key is equal; two
+    evaluations with the same ``dataset`` entry saw the same images with the same labels."""
+    opts = _dataset_options(ckpt)
+    dataset = {"source": source_fingerprint(source), "split": split, "merge": opts["merge"]}
+    if split != "test" and "val" not in dataset_splits(source):  # val / train carved from train/
+        dataset.update(val_fraction=opts["val_fraction"], seed=opts["seed"])
     return {"version": CACHE_VERSION, "model_sha256": weights_sha256(ckpt.path),
             "dataset": hashlib.sha1(json.dumps(dataset, sort_keys=True).encode()).hexdigest()[:16],
             "split": split, "tta": int(tta)}

@@ -106,3 +106,35 @@ def test_the_app_builds_with_the_tab(sampled_checkpoint):  # noqa: F811
 
     app = build_app(sampled_checkpoint.parent, allow_training=False, runs_dir=sampled_checkpoint.parent / ".no-runs")
     assert app is not None
+
+
+def test_automatic_tta_is_the_model_cards_on_the_sample_and_off_on_typed_datasets():
+    assert errors.view_tta(errors.make_view("m")) is None
+    assert errors.view_tta(errors.make_view("m", "cifar10")) == 0
+    assert errors.view_tta(errors.make_view("m", "cifar10", tta=2)) == 2
+
+
+def test_comparing_two_different_models_on_the_first_ones_sample(store, sampled_checkpoint):  # noqa: F811
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    other = sampled_checkpoint.parent / "shapes-b"
+    shutil.copytree(sampled_checkpoint, other)
+    (other / ce.SAMPLE_NAME).unlink()
+    (other / ce.CACHE_NAME).unlink(missing_ok=True)
+    config = json.loads((other / "config.json").read_text())
+    config["dataset"]["seed"] = 7  # trained on another split: does not matter for an explicit val/ sample
+    (other / "config.json").write_text(json.dumps(config))
+    weights = load_file(str(other / "model.safetensors"))
+    weights = {k: (v + 0.3 * torch.randn_like(v)) if v.dtype.is_floating_point else v for k, v in weights.items()}
+    save_file(weights, str(other / "model.safetensors"))
+
+    view = errors.make_view(str(sampled_checkpoint))
+    text, _, only_a = errors.compare_view(store, view, str(other), "only_a", limit=100)
+    _, _, only_b = errors.compare_view(store, view, str(other), "only_b", limit=100)
+    a = ce.cached_evaluation(load_checkpoint(sampled_checkpoint))
+    b = ce.cached_evaluation(load_checkpoint(other), sampled_checkpoint / ce.SAMPLE_NAME, "val", a.tta)
+    assert len(only_a) == int((a.correct & ~b.correct).sum()) and len(only_b) == int((~a.correct & b.correct).sum())
+    assert "shapes-b" in text and f"{a.n}" in text
