@@ -495,6 +495,8 @@ def cached_evaluation(ckpt: Checkpoint, source: str | Path | None = None, split:
         if ev is not None:
             return ev
     ds = load_eval_set(ckpt, source, split)
+    if isinstance(resolve_source(source), str):  # CIFAR by name: its files may only now have been downloaded
+        key = evaluation_key(ckpt, source, split, tta)
     ev = evaluate_set(ckpt, ds, tta, batch_size, _describe_source(ckpt, source), split, key)
     try:
         ev.cache_path = save_evaluation(ev, path)

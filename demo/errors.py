@@ -132,9 +132,9 @@ def confusion_plot(ev: Evaluation, level: str = "classes", highlight: tuple[int,
     """The confusion matrix figure of classes, or of groups when asked and the model has them."""
     if level == "groups" and ev.groups:
         counts = group_confusion(ev.probs, ev.labels, ev.classes, ev.groups)
-        return plots.confusion_figure(counts.numpy(), list(ev.groups), "Confusion between groups (rows: true group, each sums to 100%)")
+        return plots.confusion_figure(counts.numpy(), list(ev.groups), "Confusion between groups", unit="group")
     counts = confusion_matrix(ev.labels, ev.preds, len(ev.classes))
-    return plots.confusion_figure(counts.numpy(), ev.classes, "Confusion between classes (rows: true class, each sums to 100%)", highlight)
+    return plots.confusion_figure(counts.numpy(), ev.classes, "Confusion between classes", highlight)
 
 
 def load_view(store: CheckpointStore, model: str | None, source: str | None, split: str | None, tta,
@@ -170,8 +170,8 @@ def load_view(store: CheckpointStore, model: str | None, source: str | None, spl
 # Images with their Grad-CAM
 
 
-def explained_tiles(ckpt: Checkpoint, images: torch.Tensor, targets: list[int]) -> list[np.ndarray]:
-    """Per image, the picture and its Grad-CAM for ``targets`` side by side: (TILE, 2*TILE, 3) uint8.
+def explained_tiles(ckpt: Checkpoint, images: torch.Tensor, targets: list[int], size: int = TILE) -> list[np.ndarray]:
+    """Per image, the picture and its Grad-CAM for ``targets`` side by side: (size, 2 * size, 3) uint8.
 
     images: (K, 3, H, W) uint8 at the model's input size. One batched Grad-CAM call for all of them.
     """
@@ -182,7 +182,7 @@ def explained_tiles(ckpt: Checkpoint, images: torch.Tensor, targets: list[int]) 
     cams = gradcam_batch(ckpt, to_model_input(images, ckpt.mean, ckpt.std), targets)
     tiles = []
     for pixels, cam in zip(images.permute(0, 2, 3, 1).numpy(), cams, strict=True):
-        big = _upscale(pixels)
+        big = _upscale(pixels, size)
         tiles.append(np.concatenate([big, overlay(big, cam, alpha=0.45)], axis=1))
     return tiles
 
@@ -235,7 +235,7 @@ def random_image(store: CheckpointStore, view: dict, only_errors: bool = True,
         return None, "The model gets every image of this set right: there is no error to show."
     ds = eval_images(ckpt, view, ev)
     probs = ev.calibrated_probs()[i]
-    tile = explained_tiles(ckpt, ds.images[i:i + 1], [int(ev.preds[i])])[0]
+    tile = explained_tiles(ckpt, ds.images[i:i + 1], [int(ev.preds[i])], size=2 * TILE)[0]
     top = probs.topk(min(3, len(ev.classes)))
     t, p = int(ev.labels[i]), int(ev.preds[i])
     verdict = "✓ right" if t == p else "✗ wrong"
@@ -348,10 +348,15 @@ def build(ctx) -> dict:
                 gr.Warning(str(err))
             return (gr.skip(), f"**{err}**", "", *[gr.skip()] * (len(load_outputs) - 3))
         first = out["first_pair"] or (out["classes"][0], out["classes"][0])
-        return (out["view"], out["status"], out["headline"], out["confusion"], out["pairs"], out["per_class"],
+        return ({**out["view"], "shown": True}, out["status"], out["headline"], out["confusion"], out["pairs"], out["per_class"],
                 out["confidence"], out["reliability"], out["curves"],
                 gr.Dropdown(choices=out["classes"], value=first[0]), gr.Dropdown(choices=out["classes"], value=first[1]),
                 gr.Radio(visible=out["groups"]), [], "")
+
+    def on_tab(state, model, *rest):
+        if state.get("shown") and state.get("model") == model:
+            return tuple(gr.skip() for _ in load_outputs)
+        return on_load(model, *rest)
 
     def on_cell(state, t, p):
         try:
@@ -402,7 +407,8 @@ def build(ctx) -> dict:
         ctx.model.change(on_load, load_inputs, load_outputs)
         tab = gr.context.Context.block  # the gr.Tab this is built in: compute when the tab is first opened
         if isinstance(tab, gr.Tab):
-            tab.select(on_load, load_inputs, load_outputs)
+            # coming back to the tab keeps the chosen cell and set; only a new model reloads
+            tab.select(on_tab, [view, *load_inputs], load_outputs)
     show.click(on_cell, [view, true_class, pred_class], [cell_gallery, cell_text, confusion])
     pairs.select(on_pair, [view], [true_class, pred_class, cell_gallery, cell_text, confusion])
     level.change(on_level, [view, level], confusion)

@@ -26,11 +26,12 @@ def _figure(width: float, height: float, dpi: int = 100) -> Figure:
 
 
 def confusion_figure(counts: list[list[int]] | np.ndarray, names: list[str], title: str = "Confusion matrix",
-                     highlight: tuple[int, int] | None = None) -> Figure:
+                     highlight: tuple[int, int] | None = None, unit: str = "class") -> Figure:
     """A row-normalised confusion matrix people can read: rows are true classes, columns predictions, each
     row sums to 100%. The diagonal is outlined; cells are labelled with their share when there is room.
 
     counts: (C, C) image counts, row = true, column = predicted. highlight: a (true, predicted) cell to outline.
+    unit: what the rows are ("class" or "group"), for the axis labels.
     """
     counts = np.asarray(counts, dtype=np.float64)
     c = len(names)
@@ -44,8 +45,8 @@ def confusion_figure(counts: list[list[int]] | np.ndarray, names: list[str], tit
     font = 9 if c <= 12 else (7 if c <= 25 else (6 if c <= 60 else 5))
     ax.set_xticks(range(c), names, rotation=60, ha="right", fontsize=font)
     ax.set_yticks(range(c), [f"{n} ({int(r)})" for n, r in zip(names, rows[:, 0], strict=True)], fontsize=font)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class (number of images)", labelpad=2)
+    ax.set_xlabel(f"predicted {unit}")
+    ax.set_ylabel(f"true {unit} (number of images)", labelpad=2)
     ax.set_title(title)
     for i in range(c):  # outline the diagonal: where the right answers are
         ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#222222", linewidth=1.2))
@@ -61,7 +62,7 @@ def confusion_figure(counts: list[list[int]] | np.ndarray, names: list[str], tit
     bar = fig.colorbar(image, ax=ax, shrink=0.9)
     ticks = np.array([0, 0.05, 0.2, 0.5, 1.0])
     bar.set_ticks(np.sqrt(ticks), labels=[f"{100 * t:.0f}%" for t in ticks])
-    bar.set_label("share of the true class")
+    bar.set_label(f"share of the true {unit} (each row sums to 100%)")
     return fig
 
 

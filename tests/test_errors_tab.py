@@ -71,7 +71,7 @@ def test_random_error_draws_a_misclassified_image(store, sampled_checkpoint):  #
     if len(ev.misclassified) == 0:
         assert image is None and "every image" in text
     else:
-        assert image.shape == (errors.TILE, 2 * errors.TILE, 3) and "wrong" in text and "True class" in text
+        assert image.shape == (2 * errors.TILE, 4 * errors.TILE, 3) and "wrong" in text and "True class" in text
     image, text = errors.random_image(store, view, only_errors=False)
     assert image is not None and "predicted" in text
 
