@@ -19,7 +19,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs-dir", default=str(RUNS_DIR), help="where fine-tuned models are written")
     parser.add_argument("--no-training", action="store_true",
                         help="hide the Train tab (public hosting); also set by WTCS_NO_TRAINING=1")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("WTCS_TORCH_THREADS", 1)),
+                        help="torch threads per request (default 1: requests are single small images and run two "
+                             "at a time, so more threads only fight over the cores)")
     args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
     allow_training = not (args.no_training or os.environ.get("WTCS_NO_TRAINING", "") not in ("", "0"))
     app = build_app(args.checkpoint_dir, allow_training=allow_training, runs_dir=args.runs_dir)
     # Two CPU cores serve everyone: two events at a time, the rest wait in Gradio's queue.

@@ -111,22 +111,30 @@ def cam_and_logits(
         if t is not None and not 0 <= int(t) < len(ckpt.classes):
             raise ConfigError(f"class index {t} is out of range; the model has {len(ckpt.classes)} classes")
     model, lock = _replica(ckpt.model)
-    # A tensor made under inference_mode cannot enter autograd; a fresh leaf that needs a gradient lets
-    # the gradient reach the target layer although the weights are frozen.
-    x = tensor.detach().clone().float().requires_grad_(True)
+    x = tensor.detach().float()
     with lock, torch.enable_grad():
-        if all(t is None for t in targets):
-            chosen = None  # the CAM explains each image's top class from its own forward pass
-        else:  # mixed: the missing targets need the top class first
-            with torch.no_grad():
-                top = model(x.detach()).argmax(dim=1).tolist()
-            chosen = [ClassifierOutputTarget(int(t) if t is not None else top[i]) for i, t in enumerate(targets)]
-        cams = None
-        with cam_class(model=model, target_layers=[_layer(model, layer)]) as cam:
-            if method in SLOW_METHODS:
-                cam.batch_size = 64  # fewer, larger batches of masked inputs
-            cams = cam(input_tensor=x, targets=chosen)
-            logits = cam.outputs.detach().float()
+        target_layer = _layer(model, layer)
+        # The weights are frozen, so nothing before the target layer needs a graph: this hook (registered
+        # before the CAM's own, so they see its result) restarts autograd at the layer's output. Backward
+        # then runs only through the layers after it, several times cheaper than back to the input.
+        cut = target_layer.register_forward_hook(lambda module, args, out: out.detach().requires_grad_(True))
+        try:
+            if all(t is None for t in targets):
+                chosen = None  # the CAM explains each image's top class from its own forward pass
+            else:
+                if any(t is None for t in targets):  # mixed: the missing targets need the top class first
+                    with torch.no_grad():
+                        top = model(x).argmax(dim=1).tolist()
+                    targets = [t if t is not None else top[i] for i, t in enumerate(targets)]
+                chosen = [ClassifierOutputTarget(int(t)) for t in targets]
+            cams = None
+            with cam_class(model=model, target_layers=[target_layer]) as cam:
+                if method in SLOW_METHODS:
+                    cam.batch_size = 64  # fewer, larger batches of masked inputs
+                cams = cam(input_tensor=x, targets=chosen)
+                logits = cam.outputs.detach().float()
+        finally:
+            cut.remove()
         if cams is None:  # BaseCAM.__exit__ swallows IndexError; report it instead of returning nothing
             raise ConfigError(f"{method} failed on layer {layer or 'default'}")
     cams = np.nan_to_num(np.asarray(cams, dtype=np.float32))

@@ -108,6 +108,12 @@ def build(ctx) -> dict:
 
     camera.stream(on_frame, inputs=[camera, ctx.model, state], outputs=[headline, label, cam, seen, state, last_frame],
                   stream_every=STREAM_EVERY, time_limit=STREAM_SECONDS, concurrency_limit=4, concurrency_id="live",
-                  show_progress="hidden")
+                  show_progress="hidden", api_name="live_stream")
+    # The same work for one frame as a plain (non-streaming) endpoint, for scripts and the latency
+    # benchmark: gradio_client cannot consume streaming events. The hidden image never changes in a browser.
+    api_frame = gr.Image(type="numpy", visible=False)
+    api_frame.change(lambda frame, model: on_frame(frame, model, None)[:4], inputs=[api_frame, ctx.model],
+                     outputs=[headline, label, cam, seen], api_name="live_frame", concurrency_id="live",
+                     show_progress="hidden")
     return {"camera": camera, "frame": last_frame, "freeze": freeze, "headline": headline, "label": label,
             "cam": cam, "seen": seen, "state": state}

@@ -1,0 +1,140 @@
+"""Latency of one live-camera frame, in-process and through the running app, and memory over many frames.
+
+in-process: demo.live.live_frame on a 640x480 frame, exactly what the webcam stream runs per frame
+            (decode array -> centre crop + resize -> forward + Grad-CAM in one pass -> smoothing -> overlay
+            at 320 px -> pixelated input), for every checkpoint found.
+round trip: the app started on a free localhost port, the same callback called through gradio_client
+            (its non-streaming twin, /live_frame: gradio_client cannot consume streaming events): upload
+            of the JPEG frame, queue, callback, and the result message; output images are not downloaded
+            unless --download.
+memory:     resident set size before and after 1,000 in-process frames (after a warm-up), first model.
+
+    python benchmarks/live_latency.py --json [--checkpoint-dir checkpoints] [--frames 200]
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.checkpoint import CHECKPOINTS_DIR, CheckpointStore, checkpoint_label  # noqa: E402
+from demo import live  # noqa: E402
+from demo.ui import AppContext  # noqa: E402
+
+PHOTO = Path(__file__).resolve().parent.parent / "demo" / "examples" / "chelsea_cat.jpg"
+
+
+def camera_frames(n: int = 4) -> list[np.ndarray]:
+    """640x480 RGB frames like a webcam's: the bundled cat photo, shifted a little each frame."""
+    from PIL import Image
+
+    base = np.asarray(Image.open(PHOTO).convert("RGB").resize((640, 480)))
+    return [np.roll(base, 8 * i, axis=1).copy() for i in range(n)]
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MB (Linux /proc)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def in_process(ctx: AppContext, model: str, frames: list[np.ndarray], n: int, warmup: int = 20) -> dict:
+    state, times = None, []
+    for i in range(warmup + n):
+        start = time.perf_counter()
+        result = live.live_frame(ctx, frames[i % len(frames)], model, state)
+        elapsed = time.perf_counter() - start
+        state = result.state
+        if result.overlay is None:
+            raise SystemExit(f"{model}: the live frame failed: {result.headline}")
+        if i >= warmup:
+            times.append(elapsed * 1000)
+    return {"median_ms": round(statistics.median(times), 2), "p90_ms": round(percentile(times, 90), 2), "frames": n}
+
+
+def memory_growth(ctx: AppContext, model: str, frames: list[np.ndarray], n: int = 1000) -> dict:
+    in_process(ctx, model, frames, 50, warmup=0)  # one-time allocations (model copy, caches) happen here
+    before = rss_mb()
+    in_process(ctx, model, frames, n, warmup=0)
+    after = rss_mb()
+    return {"model": Path(model).name, "requests": n, "rss_mb_before": round(before, 1),
+            "rss_mb_after": round(after, 1), "growth_mb": round(after - before, 1)}
+
+
+def round_trip(checkpoint_dir: Path, model: str, frames: list[np.ndarray], n: int, download: bool) -> dict:
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    from tests.browser_support import running_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, f in enumerate(frames):
+            paths.append(Path(tmp) / f"frame{i}.jpg")
+            Image.fromarray(f).save(paths[-1], quality=85)  # browsers send webcam frames as compressed images
+        with running_app(checkpoint_dir, runs_dir=Path(tmp) / "runs") as url:
+            client = Client(url, verbose=False, download_files=download)
+            times = []
+            for i in range(5 + n):
+                start = time.perf_counter()
+                client.predict(handle_file(str(paths[i % len(paths)])), model, api_name="/live_frame")
+                if i >= 5:
+                    times.append((time.perf_counter() - start) * 1000)
+            client.close()
+    return {"model": Path(model).name, "median_ms": round(statistics.median(times), 1),
+            "p90_ms": round(percentile(times, 90), 1), "requests": n, "outputs_downloaded": download}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint-dir", default=str(CHECKPOINTS_DIR))
+    parser.add_argument("--frames", type=int, default=200, help="timed in-process frames per model")
+    parser.add_argument("--requests", type=int, default=50, help="timed gradio_client round trips")
+    parser.add_argument("--memory-requests", type=int, default=1000)
+    parser.add_argument("--download", action="store_true", help="let gradio_client download the output images")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as app.py serves)")
+    parser.add_argument("--json", action="store_true", help="print only the JSON object")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    ctx = AppContext(CheckpointStore(args.checkpoint_dir))
+    models = [str(p) for p in ctx.store.paths()]
+    if not models:
+        print(json.dumps({"error": f"no checkpoints in {args.checkpoint_dir}"}))
+        return 1
+    frames = camera_frames()
+    result: dict = {"frame": "640x480 RGB", "torch_threads": torch.get_num_threads(), "in_process": {}}
+    for model in models:
+        ckpt = ctx.checkpoint(model)
+        row = in_process(ctx, model, frames, args.frames)
+        row.update(label=checkpoint_label(Path(model)), arch=ckpt.config["arch"], input_size=ckpt.input_size)
+        result["in_process"][Path(model).name] = row
+    # The ResNet is the model the targets are about; otherwise the first one.
+    main_model = next((m for m in models if ctx.checkpoint(m).config["arch"] == "resnet"), models[0])
+    result["round_trip"] = round_trip(Path(args.checkpoint_dir), main_model, frames, args.requests, args.download)
+    result["memory"] = memory_growth(ctx, main_model, frames, args.memory_requests)
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
