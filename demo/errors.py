@@ -22,7 +22,7 @@ import torch
 
 from core.checkpoint import Checkpoint, CheckpointStore
 from core.data import ImageSet
-from core.errors import DataError, UserError
+from core.errors import DataError
 from core.evaluate import (
     SAMPLE_NAME,
     Evaluation,
@@ -39,6 +39,7 @@ from core.evaluate import (
 )
 from core.predict import to_model_input
 from demo import plots
+from demo.ui import user_message
 
 GALLERY_LIMIT = 24  # Grad-CAMs per cell: enough to see a pattern, few enough to come back in a second
 TILE = 112  # display side of one image in the gallery (the model's 32 or 64 px are scaled up)
@@ -343,10 +344,15 @@ def build(ctx) -> dict:
     def on_load(model, source_text, split_value, tta_value, level_value, announce=False):
         try:
             out = load_view(store, model, source_text, split_value, tta_value, level_value)
-        except UserError as err:
-            if announce:
-                gr.Warning(str(err))
-            return (gr.skip(), f"**{err}**", "", *[gr.skip()] * (len(load_outputs) - 3))
+        except Exception as err:  # noqa: BLE001 (user_message logs anything that is not the user's mistake)
+            message = user_message(err)
+            if announce:  # a typo in the set: say so and keep showing the last set (its status line stays true)
+                gr.Warning(message)
+                return tuple(gr.skip() for _ in load_outputs)
+            # a model without a sample (or a broken one): clear the previous figures, they would mislead here
+            return (make_view(model, source_text, split_value, tta_value), f"**{message}**", "", None, None, None, None,
+                    None, None, gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None), gr.skip(),
+                    [], "")
         first = out["first_pair"] or (out["classes"][0], out["classes"][0])
         return ({**out["view"], "shown": True}, out["status"], out["headline"], out["confusion"], out["pairs"], out["per_class"],
                 out["confidence"], out["reliability"], out["curves"],
@@ -361,13 +367,13 @@ def build(ctx) -> dict:
     def on_cell(state, t, p):
         try:
             items, text, _ = show_cell(store, state, t, p)
-        except UserError as err:
-            gr.Warning(str(err))
+        except Exception as err:  # noqa: BLE001
+            gr.Warning(user_message(err))
             return gr.skip(), gr.skip(), gr.skip()
         try:
             ckpt, ev = open_view(store, state)
             figure = confusion_plot(ev, "classes", (class_index(ev.classes, t), class_index(ev.classes, p)))
-        except UserError:
+        except Exception:  # noqa: BLE001 (the gallery is shown; the outline is a nicety)
             figure = gr.skip()
         return items, text, figure
 
@@ -382,23 +388,24 @@ def build(ctx) -> dict:
         try:
             _, ev = open_view(store, state)
             return confusion_plot(ev, level_value)
-        except UserError as err:
-            gr.Warning(str(err))
+        except Exception as err:  # noqa: BLE001
+            gr.Warning(user_message(err))
             return gr.skip()
 
     def on_random(state, only):
         try:
             return random_image(store, state, only)
-        except UserError as err:
-            gr.Warning(str(err))
+        except Exception as err:  # noqa: BLE001
+            gr.Warning(user_message(err))
             return gr.skip(), gr.skip()
 
     def on_compare(state, other_model, show_which):
         try:
             return compare_view(store, state, other_model, show_which)
-        except UserError as err:
-            gr.Warning(str(err))
-            return f"**{err}**", gr.skip(), gr.skip()
+        except Exception as err:  # noqa: BLE001
+            message = user_message(err)
+            gr.Warning(message)
+            return f"**{message}**", gr.skip(), gr.skip()
 
     load_inputs = [ctx.model, source, split, tta, level] if ctx.model is not None else None
     if load_inputs:
