@@ -49,7 +49,7 @@ TTA_CHOICES = [("automatic", -1), ("off", 0), ("mirror", 1), ("mirror + 1-pixel 
 TTA_NAMES = {0: "no test-time augmentation", 1: "mirror test-time augmentation",
              2: "mirror + shift test-time augmentation"}
 SPLIT_CHOICES = [("automatic", "auto"), ("validation", "val"), ("test", "test"), ("train", "train")]
-PAIR_COLUMNS = ["true class", "predicted as", "images", "share of the true class"]
+PAIR_COLUMNS = ["true class", "predicted as", "count", "share of the true class"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -148,7 +148,7 @@ def load_view(store: CheckpointStore, model: str | None, source: str | None, spl
     """
     view = make_view(model, source, split, tta)
     ckpt, ev = open_view(store, view)
-    report = evaluation_report(ev)
+    report = evaluation_report(ev, pairs=15)
     first = report["most_confused"][0] if report["most_confused"] else None
     return {
         "view": view,
