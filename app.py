@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from core.checkpoint import CHECKPOINTS_DIR
-from demo.ui import MAX_UPLOAD_MB, RUNS_DIR, build_app
+from core.checkpoint import CHECKPOINTS_DIR, CheckpointStore
+from demo.inside import precompute_channel_indexes
+from demo.ui import MAX_UPLOAD_MB, RUNS_DIR, AppContext, build_app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(max(1, args.threads))
     allow_training = not (args.no_training or os.environ.get("WTCS_NO_TRAINING", "") not in ("", "0"))
     app = build_app(args.checkpoint_dir, allow_training=allow_training, runs_dir=args.runs_dir)
+    precompute_channel_indexes(AppContext(CheckpointStore(args.checkpoint_dir, args.runs_dir)))
     # Two CPU cores serve everyone: two events at a time, the rest wait in Gradio's queue.
     app.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share,
                                                   max_file_size=f"{MAX_UPLOAD_MB}mb")

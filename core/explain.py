@@ -450,3 +450,39 @@ def top_images(ckpt: Checkpoint, layer: str, channel: int, k: int = TOP_IMAGES) 
     return [ChannelImage(sample.images[i].permute(1, 2, 0).numpy(), sample.classes[int(sample.labels[i])], float(s))
             for i, s in zip(top[channel][:k].tolist(), index.score[layer][channel][:k].tolist(), strict=True)]
 
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Command line: precompute the top images per channel (the app also does it in the background at start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+    import time
+
+    from core.checkpoint import load_checkpoint
+    from core.errors import UserError
+
+    parser = argparse.ArgumentParser(description="Precompute the top validation images per channel of checkpoints.")
+    parser.add_argument("checkpoints", nargs="+", help="checkpoint folders with an eval_sample.zip")
+    args = parser.parse_args(argv)
+    status = 0
+    for folder in args.checkpoints:
+        start = time.perf_counter()
+        try:
+            index = channel_index(load_checkpoint(folder))
+        except UserError as err:
+            print(f"{folder}: error: {err}", file=sys.stderr)
+            status = 1
+            continue
+        if index is None:
+            print(f"{folder}: no {EVAL_SAMPLE_FILE}, nothing to rank")
+        else:
+            channels = sum(len(t) for t in index.top.values())
+            print(f"{folder}: {channels} channels in {len(index.top)} stages ({time.perf_counter() - start:.1f} s)")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

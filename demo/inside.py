@@ -4,11 +4,13 @@ current photo, the first layer's learned filters, and the validation images that
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import gradio as gr
 import numpy as np
 
-from core.explain import TOP_IMAGES, feature_maps, first_layer_filters, heatmap_rgb, normalise_map, pixelated, top_images
+from core.explain import TOP_IMAGES, channel_index, feature_maps, first_layer_filters, heatmap_rgb, normalise_map, pixelated, top_images
 from core.models import describe_stages
 from core.predict import preprocess
 
@@ -94,6 +96,22 @@ def channel_count(ctx, model: str | None, layer: str | None) -> int:
         return 1
     infos = {i.name: i.output_shape for i in describe_stages(ckpt.model, ckpt.input_size)}
     return int(infos.get(layer, (1,))[0])
+
+
+def precompute_channel_indexes(ctx) -> threading.Thread:
+    """Rank the top images per channel of every checkpoint in a background thread, so the first visitor
+    who opens this tab does not wait. Failures are left for the tab to report."""
+
+    def work():
+        for path in ctx.store.paths():
+            try:
+                channel_index(ctx.store.get(path))
+            except Exception:  # a broken checkpoint is reported when someone selects it
+                continue
+
+    thread = threading.Thread(target=work, name="channel-index", daemon=True)
+    thread.start()
+    return thread
 
 
 def build(ctx) -> dict:
