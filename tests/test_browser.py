@@ -51,8 +51,7 @@ def test_a_visitor_uploads_a_photo_streams_the_camera_and_looks_inside(tiny_chec
         page.locator("#explore-heatmap img").wait_for(state="visible")
         page.wait_for_function("document.querySelector('#explore-label').innerText.includes('%')")
         assert label_text(page, "explore-label")
-        heat = page.locator("#explore-heatmap img")
-        assert heat.evaluate("img => img.complete && img.naturalWidth") >= 100
+        page.wait_for_function("document.querySelector('#explore-heatmap img')?.naturalWidth >= 100")
         assert "Grad-CAM" in page.locator("#explore-caption").inner_text()
         shot(page, "explore")
 
@@ -69,7 +68,7 @@ def test_a_visitor_uploads_a_photo_streams_the_camera_and_looks_inside(tiny_chec
         page.locator("#live-cam img").wait_for(state="visible")
         page.wait_for_function("document.querySelector('#live-label').innerText.includes('%')")
         assert "Start the camera" not in page.locator("#live-headline").inner_text()
-        assert page.locator("#live-seen img").evaluate("img => img.naturalWidth") >= 128
+        page.wait_for_function("document.querySelector('#live-seen img')?.naturalWidth >= 128")  # 32 px enlarged
         shot(page, "live")
 
         # Freeze: the current frame goes to the Explore tab and is explained there.
