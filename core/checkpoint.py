@@ -202,6 +202,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(path, model, config, metrics)
 
 
+def weights_sha256(checkpoint_dir: str | Path) -> str:
+    """sha256 of the checkpoint's ``model.safetensors``; caches derived from a model are keyed by it."""
+    from core.data import file_sha256
+
+    return file_sha256(Path(checkpoint_dir) / "model.safetensors")
+
+
 def list_checkpoints(*dirs: str | Path) -> list[Path]:
     """Every checkpoint folder (one holding config.json and model.safetensors) directly inside ``dirs``."""
     found = []

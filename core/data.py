@@ -11,6 +11,7 @@ an archive may wrap either in one top folder.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -203,7 +204,8 @@ def find_dataset_root(path: Path) -> Path:
     return path
 
 
-def _folder_fingerprint(root: Path) -> str:
+def folder_fingerprint(root: Path) -> str:
+    """A short hash of every file's relative path, size and modification time below ``root`` (no decoding)."""
     digest = hashlib.sha1()
     for p in sorted(root.rglob("*")):
         if p.is_file():
@@ -212,7 +214,14 @@ def _folder_fingerprint(root: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, remembered per path, size and modification time (each version hashed once)."""
+    st = Path(path).stat()
+    return _sha256_memo(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256_memo(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -382,10 +391,10 @@ def load_images(
             name = root.name if root != top or path.is_dir() else path.name.split(".")[0]
             name = name.removesuffix("-train-jpg")
             return ImageSet(torch.from_numpy(images), torch.from_numpy(labels), classes, name,
-                            fingerprint or _folder_fingerprint(split_dir), _known_groups(name, classes), skipped,
+                            fingerprint or folder_fingerprint(split_dir), _known_groups(name, classes), skipped,
                             files, str(split_dir))
 
-        key = f"{fingerprint or _folder_fingerprint(path)}:{path.resolve()}:{split}:{input_size}"
+        key = f"{fingerprint or folder_fingerprint(path)}:{path.resolve()}:{split}:{input_size}"
         ds = _cached(key, decode, use_cache)
     if input_size is not None and ds.input_size != input_size:
         ds = replace(ds, images=resize_images(ds.images, input_size))

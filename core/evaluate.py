@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from core.checkpoint import Checkpoint, load_checkpoint
+from core.checkpoint import Checkpoint, load_checkpoint, weights_sha256
 from core.data import (
     ImageSet,
     align_classes,
@@ -31,12 +31,12 @@ from core.data import (
     cifar_root,
     dataset_splits,
     file_sha256,
+    folder_fingerprint,
     load_images,
     load_split,
     parse_merge,
     resolve_source,
 )
-from core.data import _folder_fingerprint as folder_fingerprint
 from core.errors import DataError, UserError
 from core.predict import to_model_input
 
@@ -314,18 +314,6 @@ class Evaluation:
         return torch.softmax(self.logits / self.temperature, dim=1)
 
 
-def weights_sha256(checkpoint_dir: str | Path) -> str:
-    """sha256 of ``model.safetensors`` (remembered per size and modification time, so it is hashed once)."""
-    path = Path(checkpoint_dir) / "model.safetensors"
-    st = path.stat()
-    return _sha256_memo(str(path.resolve()), st.st_size, st.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=64)
-def _sha256_memo(path: str, size: int, mtime_ns: int) -> str:
-    return file_sha256(Path(path))
-
-
 def source_fingerprint(source: str | Path) -> str:
     """A cheap fingerprint of a dataset source that changes when its content does, without decoding it:
     an archive's sha256, a folder's file names, sizes and times, a CIFAR name's files on disk."""
@@ -337,8 +325,7 @@ def source_fingerprint(source: str | Path) -> str:
         return hashlib.sha1(json.dumps([resolved, stamps]).encode()).hexdigest()[:16]
     path = Path(resolved)
     if path.is_file():
-        st = path.stat()
-        return _sha256_memo(str(path.resolve()), st.st_size, st.st_mtime_ns)[:16]
+        return file_sha256(path)[:16]
     return folder_fingerprint(path)
 
 
