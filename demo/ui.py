@@ -93,7 +93,9 @@ def build_app(checkpoint_dir: str | Path = CHECKPOINTS_DIR, allow_training: bool
     from demo import errors, explore, inside, live, train_tab
 
     ctx = AppContext(CheckpointStore(checkpoint_dir, runs_dir), runs_dir=Path(runs_dir), allow_training=allow_training)
-    with gr.Blocks(title="What the CNN Sees") as app:
+    # The live tab writes two small images per frame (~7 frames/s per visitor) into Gradio's cache; an
+    # exhibition runs all day, so files older than half an hour are swept every quarter hour.
+    with gr.Blocks(title="What the CNN Sees", delete_cache=(900, 1800)) as app:
         gr.Markdown("# What the CNN Sees\nHold something up to the camera and watch what the network thinks, and why.")
         gr.Markdown(f"**{no_model_message(ctx)}**", visible=not ctx.store.paths(), elem_id="no-model")
         ctx.model = gr.Dropdown(choices=ctx.store.choices(), value=ctx.default_model(), label="Model",
