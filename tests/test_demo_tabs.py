@@ -230,3 +230,22 @@ def test_freeze_without_a_frame_warns_instead_of_clearing_explore():
     frame = square(64)
     sent, tabs = ui._freeze(frame)
     assert sent is frame
+
+
+def test_tabs_work_for_a_64_px_model_with_many_classes_and_groups(tmp_path):
+    from core.checkpoint import build_config, save_checkpoint
+    from core.models import create_model
+
+    classes = [f"thing{i}" for i in range(12)]
+    groups = {"first half": classes[:6], "second half": classes[6:]}
+    kwargs = {"widths": [8, 16], "stem_width": 8}
+    model = create_model("resnet", len(classes), 64, widths=(8, 16), stem_width=8)
+    save_checkpoint(tmp_path / "models" / "big", model,
+                    build_config("resnet", kwargs, classes, 64, [0.5] * 3, [0.25] * 3, groups=groups))
+    ctx = AppContext(CheckpointStore(tmp_path / "models"))
+    r = live.live_frame(ctx, square(300), ctx.default_model(), None)
+    assert len(r.top) == 5 and "half" in r.headline  # the group is shown with the guess
+    assert r.seen.shape == (256, 256, 3)  # 64 px enlarged 4x
+    top, heat, caption, *_ = explore.explore(ctx, square(300), ctx.default_model(), "eigencam", "thing11")
+    assert len(top) == 5 and "thing11" in caption and heat.shape == (300, 300, 3)
+    assert inside.stages_table(ctx, ctx.default_model())[0][1] == "8 x 32 x 32"  # stride-2 stem at 64 px
