@@ -30,9 +30,11 @@ STREAM_EVERY = 0.2
 FROM_SCRATCH = ""  # the "Start from" value that means a new network
 CAPTURED = "@captured"  # dataset choice: the snapshots of the teach section
 UPLOADED = "@uploaded"  # dataset choice: the archive uploaded below the menu
+KEEP_DROPOUT = "the model's own"
+DROPOUT_CHOICES = [KEEP_DROPOUT, "0", "0.1", "0.2", "0.3", "0.5"]
 _D = TrainConfig()
 LAB_DEFAULTS = dict(optimizer=_D.optimizer, lr=OPTIMIZER_LR[_D.optimizer], schedule=_D.schedule, batch_size=_D.batch_size,
-                    epochs=3, wd=_D.wd, dropout=None, label_smoothing=_D.label_smoothing, augment=["flip", "translate"],
+                    epochs=3, wd=_D.wd, dropout=KEEP_DROPOUT, label_smoothing=_D.label_smoothing, augment=["flip", "translate"],
                     freeze_backbone=False, early_stop=0, max_minutes=10.0, val_fraction=_D.val_fraction)
 LAB_TTA = 0  # the job's final evaluation without test-time augmentation: quicker, and what the live view does
 
@@ -91,8 +93,19 @@ def resolve_dataset(ctx, store: CaptureStore, choice: str | None, upload: str | 
 # Launching
 
 
+def parse_dropout(value: str | float | None) -> float | None:
+    """The dropout menu's value: None keeps the architecture's own. Raises ConfigError for a non-number."""
+    if value is None or value == KEEP_DROPOUT or str(value).strip() == "":
+        return None
+    try:
+        return float(value)
+    except ValueError as err:
+        raise ConfigError(f"dropout must be a number between 0 and 1, got {value!r}") from err
+
+
 def lab_config(base: str | None, arch: str, data: str, optimizer: str, lr: float | None, schedule: str,
-               batch_size: float, epochs: float, wd: float | None, dropout: float | None, label_smoothing: float | None,
+               batch_size: float, epochs: float, wd: float | None, dropout: str | float | None,
+               label_smoothing: float | None,
                augment: list[str] | None, freeze_backbone: bool, early_stop: float | None,
                max_minutes: float | None) -> TrainConfig:
     """The TrainConfig for the lab's controls (blank numbers take the defaults, 0 turns early stopping and the
@@ -108,7 +121,7 @@ def lab_config(base: str | None, arch: str, data: str, optimizer: str, lr: float
     return TrainConfig(
         data=data, arch=arch or "resnet", init_from=base or None, optimizer=optimizer, lr=lr, schedule=schedule,
         batch_size=whole(batch_size, "batch size"), epochs=whole(epochs, "epochs"),
-        wd=LAB_DEFAULTS["wd"] if wd is None else float(wd), dropout=dropout,
+        wd=LAB_DEFAULTS["wd"] if wd is None else float(wd), dropout=parse_dropout(dropout),
         label_smoothing=0.0 if label_smoothing is None else float(label_smoothing),
         augment=",".join(augment or []) or "none", freeze_backbone=bool(freeze_backbone),
         early_stop=whole(early_stop, "early-stopping patience") or None if early_stop else None,
@@ -212,7 +225,7 @@ def build(ctx) -> dict:
                 "the background (one job at a time, shared by everyone); the live camera keeps working.")
     with gr.Row():
         status_md = gr.Markdown(status_markdown(jobs.status()), elem_id="train-status")
-        cancel = gr.Button("Cancel training", variant="stop", interactive=jobs.status().busy, scale=0,
+        cancel = gr.Button("Cancel training", variant="stop", interactive=jobs.status().busy, scale=0, min_width=200,
                            elem_id="train-cancel")
 
     # -- teach new classes
@@ -231,7 +244,7 @@ def build(ctx) -> dict:
                 current = gr.Radio(choices=store.classes(), value=(store.classes() or [None])[0],
                                    label="Snapshots go to", elem_id="teach-class")
                 with gr.Row():
-                    capture = gr.Button("📸 Capture", variant="primary", elem_id="teach-capture")
+                    capture = gr.Button("Capture snapshot", variant="primary", elem_id="teach-capture")
                     auto = gr.Checkbox(label="keep capturing", value=False,
                                        info=f"a snapshot every {AUTO_CAPTURE_EVERY} s while the camera runs")
             with gr.Column():
@@ -243,7 +256,7 @@ def build(ctx) -> dict:
                                            info="a few more epochs; better on real objects, slower")
                     teach_name = gr.Textbox(label="New model's name", placeholder="taught-keys-mug",
                                             info="blank: named after the classes")
-                teach = gr.Button("🎓 Teach", variant="primary", elem_id="teach-start")
+                teach = gr.Button("Teach", variant="primary", elem_id="teach-start")
                 with gr.Row():
                     export = gr.Button("Download snapshots (.zip)", size="sm", elem_id="teach-export")
                     delete = gr.Button("Delete all snapshots", size="sm", variant="stop", elem_id="teach-delete")
@@ -277,7 +290,8 @@ def build(ctx) -> dict:
         with gr.Row():
             epochs = gr.Number(d["epochs"], label="Epochs", precision=0, info="passes over the training images")
             wd = gr.Number(d["wd"], label="Weight decay", info="pulls weights toward 0; fights overfitting")
-            dropout = gr.Number(d["dropout"], label="Dropout", info="blank keeps the model's; 0.1–0.5 drops features")
+            dropout = gr.Dropdown(DROPOUT_CHOICES, value=KEEP_DROPOUT, allow_custom_value=True, label="Dropout",
+                                  info="share of features switched off while training (0.1–0.5 fights overfitting)")
             smoothing = gr.Number(d["label_smoothing"], label="Label smoothing",
                                   info="0–0.2: targets a little less certain, less over-confidence")
         with gr.Row():
@@ -292,7 +306,7 @@ def build(ctx) -> dict:
         with gr.Row():
             lab_name = gr.Textbox(label="New model's name", placeholder="cifar10-resnet-tuned",
                                   info="saved in the runs folder; never over an existing model")
-            start = gr.Button("▶ Start training", variant="primary", elem_id="lab-start")
+            start = gr.Button("Start training", variant="primary", elem_id="lab-start")
 
     # -- progress (shared by both)
     with gr.Row():

@@ -48,7 +48,8 @@ def test_absurd_settings_get_clear_messages_before_anything_runs(setup, shapes_d
         (dict(batch_size=100_000), ConfigError, "batch size must be between"),
         (dict(wd=3.0), ConfigError, "weight decay must be in"),
         (dict(label_smoothing=1.0), ConfigError, "label smoothing must be in"),
-        (dict(dropout=-0.2), ConfigError, "dropout must be in"),
+        (dict(dropout="-0.2"), ConfigError, "dropout must be in"),
+        (dict(dropout="lots"), ConfigError, "dropout must be a number"),
         (dict(max_minutes=-5), ConfigError, "max minutes must be positive"),
         (dict(early_stop=-1), ConfigError, "early-stop patience"),
     ]
