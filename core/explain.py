@@ -24,7 +24,7 @@ import torch
 from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM, XGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-from core.checkpoint import Checkpoint
+from core.checkpoint import Checkpoint, weights_sha256
 from core.data import ImageSet, align_classes, cache_dir, file_sha256, load_images
 from core.errors import CheckpointError, ConfigError, DataError
 
@@ -327,19 +327,11 @@ def unsure_threshold(ckpt: Checkpoint) -> float:
     return float(min(UNSURE_PROBABILITY, 10.0 / len(ckpt.classes)))
 
 
-_sha_cache: dict[tuple[str, int, int], str] = {}
-
-
 def weights_key(ckpt: Checkpoint) -> str:
-    """A short fingerprint of the checkpoint's weights file (cached by path, size and mtime)."""
+    """A short fingerprint of the checkpoint's weights file."""
     if ckpt.path is None:
         raise CheckpointError("this checkpoint was not loaded from a folder")
-    f = ckpt.path / "model.safetensors"
-    st = f.stat()
-    key = (str(f.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _sha_cache:
-        _sha_cache[key] = file_sha256(f)[:16]
-    return _sha_cache[key]
+    return weights_sha256(ckpt.path)[:16]
 
 
 @dataclass
