@@ -6,7 +6,7 @@
    frozen backbone of checkpoints/cifar10-resnet (or the first checkpoint found, named in the output);
    "usable" is checked on 20 fresh held-out images per class.
 2. The median latency of one live frame (preprocess + predict, + Grad-CAM when core.explain offers it)
-   while idle and while a background job trains, and their ratio.
+   while a background job trains and while it is paused (idle), in alternating blocks, and their ratio.
 
 Prints one JSON object (with --json) or a short summary.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -33,7 +34,7 @@ from core.teach import TEACH_HEAD, CaptureStore, start_teach, teach_phases  # no
 PER_CLASS = 20
 CLASSES = {"mug": "circle", "keys": "cross"}  # class name -> generated shape
 FRAME_SIZE = 480  # a webcam frame, 640x480
-MIN_FRAMES = 40
+MIN_FRAMES = 8  # per block
 
 
 def pick_base() -> Path:
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--latency-seconds", type=float, default=8.0, help="how long to sample frames in each state")
+    parser.add_argument("--blocks", type=int, default=4, help="alternating paused/training blocks per state")
     args = parser.parse_args(argv)
 
     base = pick_base()
@@ -133,21 +135,30 @@ def main(argv: list[str] | None = None) -> int:
                       for name, kind in CLASSES.items() for _ in range(PER_CLASS))
         heldout_top1 = correct / (PER_CLASS * len(CLASSES))
 
-        # -- 2. live-frame latency, idle vs while a job trains (the live app serves the shipped model)
+        # -- 2. live-frame latency while a job trains vs idle. Other processes may load this machine too, and
+        # that load drifts; so the comparison is paired: one job runs throughout, and in alternate blocks it
+        # is paused (SIGSTOP, = idle) or training (SIGCONT). The live app serves the shipped model.
         ckpt = load_checkpoint(base)
         fn, pipeline = live_frame_function(ckpt)
         frames = [snapshot(k, rng) for k in ("circle", "cross", "square", "triangle")]
         fn(frames[0])  # warm-up
-        idle = frame_latencies(fn, frames, args.latency_seconds)
         long_job = [replace_epochs(cfg, 1000) for cfg in teach_phases(store.root, base, finetune=False)]
         jobs.start(long_job, "bench-busy", kind="teach", snapshot_data=True)
         deadline = time.time() + 120
         while not jobs.status().curve and time.time() < deadline:  # measure only once it really trains
             time.sleep(0.1)
-        busy = frame_latencies(fn, frames, args.latency_seconds)
-        busy_state = jobs.status().state
-        jobs.cancel()
-        jobs.wait(timeout=30)
+        pid, busy_state = jobs.status().pid, jobs.status().state
+        idle, busy = [], []
+        try:
+            for block in range(2 * args.blocks):
+                paused = block % 2 == 0
+                os.kill(pid, signal.SIGSTOP if paused else signal.SIGCONT)
+                time.sleep(0.3)  # let the scheduler settle into the new state
+                (idle if paused else busy).extend(frame_latencies(fn, frames, args.latency_seconds / args.blocks))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            jobs.cancel()
+            jobs.wait(timeout=30)
 
     result = {
         "base": str(base.relative_to(CHECKPOINTS_DIR.parent)) if base.is_relative_to(CHECKPOINTS_DIR.parent) else str(base),

@@ -37,7 +37,7 @@ from core.errors import CheckpointError, JobError, UserError
 
 PREVIOUS_PHASE = "@previous"  # init_from of a later phase: fine-tune what the phase before it produced
 JOB_THREADS = 1  # torch threads for the job: the machine has 2 cores and the live camera needs one
-JOB_NICENESS = 10  # the job yields the CPU to the web server (inference for visitors comes first)
+JOB_NICENESS = 19  # the lowest priority: the web server (visitors' live frames) always comes first
 CANCEL_GRACE_SECONDS = 3.0  # a step or a validation pass normally ends within this; then the process is ended
 MAX_CURVE_POINTS = 1000  # step-level train-loss points kept for the live curve (thinned beyond this)
 MAX_LOG_LINES = 300
@@ -73,6 +73,7 @@ class JobStatus:
     error: str | None = None
     output_dir: str | None = None  # the finished checkpoint folder (state "done")
     val_acc: float | None = None  # the finished model's validation top-1
+    pid: int | None = None  # the training process (for benchmarks that pause it to compare latencies)
     version: int = 0
 
     @property
@@ -205,6 +206,7 @@ class JobManager:
                 shutil.rmtree(workdir, ignore_errors=True)
                 self._status = replace(self._status, state="failed", error="the training process could not be started")
                 raise
+            self._status.pid = process.pid
             self._process, self._cancel, self._workdir = process, cancel, workdir
             self._cancel_requested_at = None
         threading.Thread(target=self._monitor, args=(job_id, process, events, workdir, slug),
