@@ -317,7 +317,9 @@ def build(ctx) -> dict:
     log_box = gr.Textbox(label="Log", lines=8, max_lines=14, autoscroll=True, interactive=False, elem_id="train-log")
     timer = gr.Timer(TICK_SECONDS)
     seen_version = gr.State(-1)
-    seen_choices = gr.State(None)
+    # What this browser's menus list; read when the page loads (as demo.ui refreshes the menu then), so the
+    # first tick does not resend unchanged menus.
+    seen_choices = gr.State(lambda: ctx.store.choices())
     launched = gr.State(None)  # the id of the job this browser launched (its result gets selected here)
 
     # -- callbacks: teaching
