@@ -195,8 +195,13 @@ def curve_frames(status: JobStatus) -> tuple[pd.DataFrame, pd.DataFrame]:
         x = offsets[row["phase"]] + row["epoch"]
         loss += [(x, row["train_loss"], "train"), (x, row["val_loss"], "validation")]
         acc += [(x, row["train_acc"], "train"), (x, row["val_acc"], "validation")]
-    columns = ["epoch", "value", "series"]
-    return pd.DataFrame(loss, columns=columns), pd.DataFrame(acc, columns=columns)
+    # Explicit dtypes: an empty frame would otherwise be "object", and the plot would keep categorical axes.
+    dtypes = {"epoch": "float64", "value": "float64", "series": "str"}
+
+    def frame(rows: list) -> pd.DataFrame:
+        return pd.DataFrame(rows, columns=list(dtypes)).astype(dtypes)
+
+    return frame(loss), frame(acc)
 
 
 def counts_markdown(store: CaptureStore) -> str:
@@ -475,7 +480,8 @@ def tick(ctx, jobs: JobManager, version: int, choices_seen, launched_id: str | N
         out[0] = status_markdown(status)
     if changed:
         loss, acc = curve_frames(status)
-        out[1], out[2] = loss, acc
+        # An empty frame would fix the plot's colour legend to nothing; an empty plot is None.
+        out[1], out[2] = (loss, acc) if len(loss) else (None, None)
         out[3] = "\n".join(status.log)
         out[4] = gr.Button(interactive=status.busy)
         out[5] = out[6] = gr.Button(interactive=not status.busy)
