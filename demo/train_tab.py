@@ -53,8 +53,7 @@ def dataset_choices(ctx, store: CaptureStore) -> list[tuple[str, str]]:
     data_dir = Path(ctx.data_dir)
     found = sorted(p for p in data_dir.iterdir() if (p.is_dir() and not p.name.startswith(".")) or is_archive(p)) \
         if data_dir.is_dir() else []
-    counts = store.counts()
-    captured = f"captured classes ({', '.join(f'{n}: {c}' for n, c in counts.items()) or 'none yet'})"
+    captured = f"the captured classes ({', '.join(store.classes()) or 'none named yet'})"
     return [(p.name, str(p)) for p in found] + [(captured, CAPTURED), ("an uploaded .zip / .tar.gz (below)", UPLOADED)]
 
 
@@ -280,7 +279,8 @@ def build(ctx) -> dict:
                                info="a trained model to fine-tune, or a new network", elem_id="lab-base")
             arch = gr.Dropdown(["resnet", "simplecnn"], value="resnet", label="Architecture (from scratch only)",
                                info="resnet: skip connections, trains fast; simplecnn: the plain baseline")
-            dataset = gr.Dropdown(dataset_choices(ctx, store), label="Dataset", elem_id="lab-dataset",
+            datasets = dataset_choices(ctx, store)
+            dataset = gr.Dropdown(datasets, value=datasets[0][1], label="Dataset", elem_id="lab-dataset",
                                   info="an image-folder archive; a different class list gets a new last layer")
         upload = gr.File(file_types=[".zip", ".gz", ".tgz"], label=f"Upload a dataset (.zip / .tar.gz, at most "
                          f"{ctx.max_upload_mb} MB): train/<class>/<images>", elem_id="lab-upload")
@@ -407,9 +407,9 @@ def build(ctx) -> dict:
     def on_delete():
         store.clear()
         gr.Info("All snapshots were deleted (the class names are kept).")
-        return counts_markdown(store), gr.File(value=None, visible=False), gr.Dropdown(choices=dataset_choices(ctx, store))
+        return counts_markdown(store), gr.File(value=None, visible=False)
 
-    delete.click(on_delete, outputs=[counts, export_file, dataset])
+    delete.click(on_delete, outputs=[counts, export_file])
 
     def on_teach(model, name, fine):
         try:
