@@ -33,13 +33,26 @@ def write_eval_sample(checkpoint_dir: str | Path, per_class: int, seed: int = 0,
 
 def bundle(checkpoint_dir: str | Path, per_class: int, data: str | None = None) -> list[Path]:
     """The sample plus every cache the app knows how to precompute. Returns the files written."""
-    written = [write_eval_sample(checkpoint_dir, per_class, data=data)]
-    from core import evaluate, explain
+    from core.evaluate import build_eval_cache
+    from core.explain import CHANNEL_INDEX_FILE, channel_index
+    from core.report import model_card
 
-    if hasattr(evaluate, "build_eval_cache"):
-        written.append(Path(evaluate.build_eval_cache(checkpoint_dir)))
-    if hasattr(explain, "build_channel_cache"):
-        written.append(Path(explain.build_channel_cache(checkpoint_dir)))
+    checkpoint_dir = Path(checkpoint_dir)
+    ckpt = load_checkpoint(checkpoint_dir)
+    # The card is rewritten under the folder's current name (a run may have been trained elsewhere and moved).
+    (checkpoint_dir / "README.md").write_text(model_card(checkpoint_dir.name, ckpt.config, ckpt.metrics))
+    sample = write_eval_sample(checkpoint_dir, per_class, data=data)
+    with open(checkpoint_dir / "README.md", "a") as card:
+        card.write(
+            "\n## Bundled evaluation sample\n"
+            f"`{SAMPLE_NAME}` holds up to {per_class} validation images per class that the model never trained on "
+            "(an image folder `val/<class>/<file>` with the original files); `eval_cache.safetensors` holds its "
+            "predictions and `channel_top_images.json` the images that excite each channel most, so the app's "
+            "error-analysis and inside views work offline.\n")
+    written = [checkpoint_dir / "README.md", sample]
+    written.append(Path(build_eval_cache(checkpoint_dir)))
+    channel_index(load_checkpoint(checkpoint_dir))
+    written.append(checkpoint_dir / CHANNEL_INDEX_FILE)
     return written
 
 

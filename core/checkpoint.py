@@ -124,6 +124,7 @@ def save_checkpoint(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a checkpoint is meant to be shared
     try:
         save_file(state_dict_for_saving(model), str(tmp / "model.safetensors"), metadata={"format": FORMAT})
         _write_json(tmp / "config.json", config)
