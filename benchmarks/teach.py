@@ -34,7 +34,7 @@ from core.teach import TEACH_HEAD, CaptureStore, start_teach, teach_phases  # no
 PER_CLASS = 20
 CLASSES = {"mug": "circle", "keys": "cross"}  # class name -> generated shape
 FRAME_SIZE = 480  # a webcam frame, 640x480
-MIN_FRAMES = 8  # per block
+MIN_FRAMES = 5  # per block
 
 
 def pick_base() -> Path:
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--latency-seconds", type=float, default=8.0, help="how long to sample frames in each state")
-    parser.add_argument("--blocks", type=int, default=4, help="alternating paused/training blocks per state")
+    parser.add_argument("--blocks", type=int, default=8, help="alternating paused/training blocks per state")
     args = parser.parse_args(argv)
 
     base = pick_base()

@@ -54,6 +54,6 @@ def test_teach_from_the_tab_to_a_new_model_in_the_selector(tiny_checkpoint, tmp_
         open_tab(page, "Train")
         page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('taught-apples-keys')")
         assert "finished" in status.inner_text()
-        page.wait_for_function("() => document.querySelector('#train-log textarea').value.includes('epoch 20/20')")
+        page.wait_for_function("() => document.querySelector('#train-log textarea').value.includes('epoch 25/25')")
         page.locator("#train-loss").get_by_text("validation").wait_for()  # the curves' legend is drawn
     assert (runs / "taught-apples-keys" / "model.safetensors").is_file()
