@@ -1,6 +1,7 @@
 """A real browser (Debian's Chromium, headless, via Playwright) uses the app like a visitor: uploads a photo,
 sees a label and a heatmap, streams Chromium's synthetic webcam, freezes a frame, and looks inside the CNN.
-Screenshots of every tab go to docs/ (or WTCS_SCREENSHOT_DIR) for the README.
+Screenshots of every tab go to WTCS_SCREENSHOT_DIR when it is set (``WTCS_SCREENSHOT_DIR=docs`` refreshes the
+README's pictures), else to the test's temporary folder, so a test run never changes the repository.
 
 The checkpoints are the repository's own when there are any (so the screenshots show real models), else
 the tiny test model; WTCS_SCREENSHOT_CHECKPOINTS picks another folder. Assertions hold for any model.
@@ -16,7 +17,6 @@ from tests.browser_support import browser_page, needs_chromium, open_tab, runnin
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 PHOTO = Path(__file__).resolve().parent.parent / "demo" / "examples" / "chelsea_cat.jpg"
 
 
@@ -27,8 +27,8 @@ def checkpoint_dir(tiny_checkpoint: Path) -> Path:
     return CHECKPOINTS_DIR if list_checkpoints(CHECKPOINTS_DIR) else tiny_checkpoint.parent
 
 
-def shot(page, name: str) -> Path:
-    out = Path(os.environ.get("WTCS_SCREENSHOT_DIR", DOCS))
+def shot(page, name: str, default_dir: Path) -> Path:
+    out = Path(os.environ.get("WTCS_SCREENSHOT_DIR", default_dir))
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
     page.wait_for_timeout(500)  # let images finish fading in
@@ -53,14 +53,14 @@ def test_a_visitor_uploads_a_photo_streams_the_camera_and_looks_inside(tiny_chec
         assert label_text(page, "explore-label")
         page.wait_for_function("document.querySelector('#explore-heatmap img')?.naturalWidth >= 100")
         assert "Grad-CAM" in page.locator("#explore-caption").inner_text()
-        shot(page, "explore")
+        shot(page, "explore", tmp_path)
 
         # Inside the CNN: the stages table and feature maps of the same photo.
         open_tab(page, "Inside the CNN")
         page.locator("#inside-maps img").first.wait_for(state="visible")
         assert "stage1" in page.locator("#inside-stages").inner_text()
         assert page.locator("#inside-maps img").count() >= 4
-        shot(page, "inside")
+        shot(page, "inside", tmp_path)
 
         # Live camera: Chromium's fake webcam streams, the headline and the overlay update.
         open_tab(page, "Live camera")
@@ -69,7 +69,7 @@ def test_a_visitor_uploads_a_photo_streams_the_camera_and_looks_inside(tiny_chec
         page.wait_for_function("document.querySelector('#live-label').innerText.includes('%')")
         assert "Start the camera" not in page.locator("#live-headline").inner_text()
         page.wait_for_function("document.querySelector('#live-seen img')?.naturalWidth >= 128")  # 32 px enlarged
-        shot(page, "live")
+        shot(page, "live", tmp_path)
 
         # Freeze: the current frame goes to the Explore tab and is explained there.
         page.locator("#live-freeze").click()
@@ -79,4 +79,4 @@ def test_a_visitor_uploads_a_photo_streams_the_camera_and_looks_inside(tiny_chec
         for tab, name in [("Error analysis", "errors"), ("Train", "train")]:
             open_tab(page, tab)
             page.wait_for_timeout(1500)
-            shot(page, name)
+            shot(page, name, tmp_path)
