@@ -23,6 +23,8 @@ log = logging.getLogger("wtcs.ui")
 
 RUNS_DIR = Path(os.environ.get("WTCS_RUNS_DIR", CHECKPOINTS_DIR.parent / "runs"))
 MAX_UPLOAD_MB = int(os.environ.get("WTCS_MAX_UPLOAD_MB", 200))
+# The model the app opens with: the one trained on things a visitor can hold up to a webcam.
+DEFAULT_MODEL = os.environ.get("WTCS_DEFAULT_MODEL", "everyday50-resnet")
 
 
 @dataclass
@@ -39,8 +41,10 @@ class AppContext:
     parts: dict[str, dict] = field(default_factory=dict)  # tab id -> the components build() returned
 
     def default_model(self) -> str | None:
-        choices = self.store.choices()
-        return choices[0][1] if choices else None
+        """DEFAULT_MODEL when it is there, else the first checkpoint found (None when there is none)."""
+        paths = self.store.paths()
+        preferred = [p for p in paths if p.name == DEFAULT_MODEL]
+        return str((preferred or paths)[0]) if paths else None
 
     def checkpoint(self, path: str | None) -> Checkpoint:
         """The loaded checkpoint for a model-selector value. Raises CheckpointError with advice when there is
