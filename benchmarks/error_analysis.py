@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
+import core.data as core_data  # noqa: E402
 import core.evaluate as ce  # noqa: E402
 from core.checkpoint import CheckpointStore, load_checkpoint  # noqa: E402
 from core.data import load_images, load_split, per_class_sample, write_sample_zip  # noqa: E402
@@ -39,7 +40,7 @@ from core.data import load_images, load_split, per_class_sample, write_sample_zi
 def _forget_memory_caches() -> None:
     """Drop what earlier calls kept in memory, so a timing starts from the disk cache only."""
     ce._load_evaluation_memo.cache_clear()
-    ce._sha256_memo.cache_clear()
+    core_data._sha256_memo.cache_clear()
     from demo import errors
 
     errors._image_sets.clear()
