@@ -107,5 +107,7 @@ def start_webcam(page, camera_id: str = "live-camera") -> None:
 
 def open_tab(page, name: str) -> None:
     """Click the tab button labelled ``name`` ("Live camera", "Upload & explore", ...)."""
-    page.get_by_role("tab", name=name).click()
+    tab = page.get_by_role("tab", name=name)
+    tab.click()
+    page.wait_for_function("t => t.getAttribute('aria-selected') === 'true'", arg=tab.element_handle())
     page.wait_for_timeout(300)  # let Gradio render the tab's components before screenshots or clicks

@@ -73,6 +73,8 @@ def test_a_visitor_uploads_a_photo_streams_the_camera_and_looks_inside(tiny_chec
 
         # Freeze: the current frame goes to the Explore tab and is explained there.
         page.locator("#live-freeze").click()
+        explore = page.get_by_role("tab", name="Upload & explore")
+        page.wait_for_function("t => t.getAttribute('aria-selected') === 'true'", arg=explore.element_handle())
         page.wait_for_function("document.querySelector('#explore-caption').innerText.includes('Grad-CAM')")
 
         # The other tabs, whoever built them (placeholders are screenshotted too).
