@@ -31,6 +31,31 @@ def write_eval_sample(checkpoint_dir: str | Path, per_class: int, seed: int = 0,
     return write_sample_zip(val.subset(per_class_sample(val.labels, per_class, seed)), checkpoint_dir / SAMPLE_NAME)
 
 
+def promote(run_dir: str | Path, checkpoint_dir: str | Path) -> Path:
+    """Replace ``checkpoint_dir`` by ``run_dir``, a run fine-tuned from it, keeping the older stages' commands
+    and figures in config.json's ``lineage`` so the model card still tells how to reproduce it from scratch."""
+    import json
+    import shutil
+
+    from core.checkpoint import _replace_dir
+    from core.report import train_command
+
+    run_dir, checkpoint_dir = Path(run_dir), Path(checkpoint_dir)
+    old = load_checkpoint(checkpoint_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    config["lineage"] = (old.config.get("lineage") or []) + [{
+        "command": train_command(checkpoint_dir.name, old.config),
+        "epochs": old.metrics.get("epochs_run"), "train_seconds": old.metrics.get("train_seconds", 0),
+        "val_top1": (old.metrics.get("val") or {}).get("top1"),
+    }]
+    tmp = checkpoint_dir.with_name(f".{checkpoint_dir.name}.promote")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(run_dir, tmp)
+    (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    _replace_dir(tmp, checkpoint_dir)
+    return checkpoint_dir
+
+
 def bundle(checkpoint_dir: str | Path, per_class: int, data: str | None = None) -> list[Path]:
     """The sample plus every cache the app knows how to precompute. Returns the files written."""
     from core.evaluate import build_eval_cache
@@ -61,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", help="checkpoint folder")
     parser.add_argument("--per-class", type=int, default=50, help="validation images per class in the sample")
     parser.add_argument("--data", default=None, help="dataset path if it moved since training")
+    parser.add_argument("--promote", default=None, metavar="RUN_DIR",
+                        help="first replace the checkpoint by this run fine-tuned from it (keeps its lineage)")
     args = parser.parse_args(argv)
     try:
+        if args.promote:
+            promote(args.promote, args.checkpoint)
         for path in bundle(args.checkpoint, args.per_class, args.data):
             print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     except UserError as err:

@@ -84,15 +84,22 @@ def model_card(name: str, config: dict, metrics: dict) -> str:
     ]
     if groups:
         lines.append("- Groups: " + "; ".join(f"**{g}**: {', '.join(m)}" for g, m in groups.items()) + ".")
+    stages = config.get("lineage") or []  # earlier training stages this checkpoint was fine-tuned from
+    total_seconds = metrics.get("train_seconds", 0) + sum(s.get("train_seconds", 0) for s in stages)
     lines += [
         "",
         "## Reproduce",
+        "Run these in order (each later stage fine-tunes the checkpoint the one before wrote):" if stages else "",
         "```",
+        *[s["command"] for s in stages],
         train_command(name, config),
         "```",
-        f"Recipe: `{ {k: v for k, v in config.get('recipe', {}).items() if k not in ('data', 'output_dir')} }`",
+        *[f"Stage {i}: {s.get('epochs', '?')} epochs, {s.get('train_seconds', 0) / 60:.1f} minutes, validation top-1 "
+          f"{_pct(s.get('val_top1'))}." for i, s in enumerate(stages, start=1)],
+        f"Recipe{' of the last stage' if stages else ''}: "
+        f"`{ {k: v for k, v in config.get('recipe', {}).items() if k not in ('data', 'output_dir')} }`",
         "",
-        f"Training time on this machine (2 CPU cores): {metrics.get('train_seconds', 0) / 60:.1f} minutes, "
+        f"Training time on this machine (2 CPU cores): {total_seconds / 60:.1f} minutes in all; the last stage "
         f"{metrics.get('epochs_run', '?')} epochs (best epoch {metrics.get('best_epoch', '?')})"
         + (f", stopped by {metrics['stopped_early']}" if metrics.get("stopped_early") else "") + ".",
         "",

@@ -1,0 +1,37 @@
+import json
+import shutil
+import zipfile
+from dataclasses import replace
+
+from core.bundle import bundle, promote
+from core.checkpoint import load_checkpoint
+from core.data import load_train_val
+from core.train import TrainConfig, train
+
+
+def test_bundle_ships_a_sample_of_validation_images_only_with_its_caches(tiny_checkpoint, shapes_dir, tmp_path):
+    ckpt_dir = shutil.copytree(tiny_checkpoint, tmp_path / "shapes-resnet")
+    written = bundle(ckpt_dir, per_class=3)
+    assert {p.name for p in written} >= {"eval_sample.zip", "eval_cache.safetensors", "channel_top_images.json"}
+    names = zipfile.ZipFile(ckpt_dir / "eval_sample.zip").namelist()
+    assert len(names) == 4 * 3 and all(n.startswith("val/") for n in names)
+    train_set, val_set = load_train_val(shapes_dir, 0.25, 0)
+    sampled = {n.removeprefix("val/") for n in names}
+    assert sampled <= set(val_set.files) and not sampled & set(train_set.files)  # never trained on
+    assert "Bundled evaluation sample" in (ckpt_dir / "README.md").read_text()
+
+
+def test_promote_keeps_the_earlier_stage_in_the_lineage_and_the_card(tiny_checkpoint, shapes_dir, tmp_path):
+    ckpt_dir = shutil.copytree(tiny_checkpoint, tmp_path / "checkpoints" / "shapes-resnet")
+    cfg = replace(TrainConfig(), data=str(shapes_dir), output_dir=str(tmp_path / "runs" / "cycle2"), init_from=str(ckpt_dir),
+                  epochs=1, batch_size=16, optimizer="adam", lr=1e-3, val_fraction=0.25, tta=0)
+    train(cfg)
+    promote(tmp_path / "runs" / "cycle2", ckpt_dir)
+    config = json.loads((ckpt_dir / "config.json").read_text())
+    assert len(config["lineage"]) == 1
+    assert "--output-dir checkpoints/shapes-resnet" in config["lineage"][0]["command"]
+    assert config["recipe"]["init_from"] == str(ckpt_dir)
+    assert load_checkpoint(ckpt_dir).metrics["epochs_run"] == 1
+    bundle(ckpt_dir, per_class=2)
+    card = (ckpt_dir / "README.md").read_text()
+    assert "Stage 1: 8 epochs" in card and card.count("python -m core.train") >= 2
