@@ -28,10 +28,11 @@ from torch import nn
 
 from core.augment import batch_cutout, batch_flip_lr, batch_mixup, batch_translate, parse_augment
 from core.checkpoint import Checkpoint, build_config, load_checkpoint, save_checkpoint
-from core.data import ImageSet, channel_stats, load_train_val, parse_merge
+from core.data import ImageSet, channel_stats, load_train_val, parse_merge, resize_images
 from core.errors import ConfigError, UserError
 from core.evaluate import fit_temperature, predict_logits, summarize
 from core.models import count_parameters, create_model
+from core.predict import to_model_input
 
 # ---------------------------------------------------------------------------------------------------------------
 # Setup: hyper-parameters, in one place. The CLI flags and the Train tab both start from these.
@@ -297,8 +298,6 @@ def train(
     if len(train_set.classes) < 2:
         raise ConfigError("a classifier needs at least two classes")
     if input_size and train_set.input_size != input_size:
-        from core.data import resize_images
-
         train_set = replace(train_set, images=resize_images(train_set.images, input_size))
         val_set = replace(val_set, images=resize_images(val_set.images, input_size))
 
@@ -355,7 +354,7 @@ def train(
             idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size][rank * per_rank_batch:(rank + 1) * per_rank_batch]
             x, y = train_set.images[idx], train_set.labels[idx]
             x = _augment(x, augments, cfg, scale, gen)
-            x = _normalize(x, mean, std)
+            x = to_model_input(x, mean, std)
             if "cutout" in augments:
                 x = batch_cutout(x, max(1, round(cfg.cutout * scale)), gen)
             target = y
@@ -454,12 +453,6 @@ def _augment(x: torch.Tensor, augments: list[str], cfg: TrainConfig, scale: floa
     if "translate" in augments and cfg.translate > 0:
         x = batch_translate(x, max(1, round(cfg.translate * scale)), gen)
     return x
-
-
-def _normalize(x: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
-    from core.predict import to_model_input
-
-    return to_model_input(x, mean, std)
 
 
 def _save(output_dir: Path, model: nn.Module, config: dict, history: list[dict], best: dict, start_time: float) -> None:

@@ -68,7 +68,7 @@ def test_cancel_raises_and_resume_continues_where_it_stopped(shapes_dir, tmp_pat
 def test_time_limit_stops_cleanly_with_a_valid_checkpoint(shapes_dir, tmp_path):
     result = train(_cfg(shapes_dir, tmp_path / "m", epochs=50, max_minutes=0.0005))
     assert result.stopped_early == "time limit"
-    assert len(result.metrics["history"]) == 1
+    assert len(result.metrics["history"]) <= 3  # a tiny epoch can finish inside 30 ms; 50 never do
     assert load_checkpoint(tmp_path / "m").classes == ["circle", "cross", "square", "triangle"]
 
 
