@@ -99,8 +99,9 @@ def model_card(name: str, config: dict, metrics: dict) -> str:
         f"Recipe{' of the last stage' if stages else ''}: "
         f"`{ {k: v for k, v in config.get('recipe', {}).items() if k not in ('data', 'output_dir')} }`",
         "",
-        f"Training time on this machine (2 CPU cores): {total_seconds / 60:.1f} minutes in all; the last stage "
-        f"{metrics.get('epochs_run', '?')} epochs (best epoch {metrics.get('best_epoch', '?')})"
+        f"Training time on this machine (2 CPU cores, shared with other work while it ran): {total_seconds / 60:.1f} minutes"
+        + (" in all; the last stage " if stages else ", ")
+        + f"{metrics.get('epochs_run', '?')} epochs (best epoch {metrics.get('best_epoch', '?')})"
         + (f", stopped by {metrics['stopped_early']}" if metrics.get("stopped_early") else "") + ".",
         "",
         "## Validation results",
