@@ -336,7 +336,8 @@ def train(
                           dataset={"name": train_set.name, "source": str(cfg.data), "fingerprint": train_set.fingerprint,
                                    "val_fraction": cfg.val_fraction, "seed": cfg.seed, "merge": cfg.merge,
                                    "train_images": len(train_set), "val_images": len(val_set)},
-                          recipe={k: v for k, v in asdict(cfg).items() if k not in ("resume", "threads", "log_every")})
+                          recipe={**{k: v for k, v in asdict(cfg).items() if k not in ("resume", "threads", "log_every")},
+                                  "arch": arch, "arch_kwargs": arch_kwargs})  # the real ones, also with --init-from
     report({"event": "start", "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "train_images": len(train_set),
             "val_images": len(val_set), "classes": train_set.classes, "parameters": count_parameters(model),
             "device": str(device), "bf16": use_bf16, "world_size": world})
