@@ -80,5 +80,7 @@ def test_a_visitor_uploads_a_photo_streams_the_camera_and_looks_inside(tiny_chec
         # The other tabs, whoever built them (placeholders are screenshotted too).
         for tab, name in [("Error analysis", "errors"), ("Train", "train")]:
             open_tab(page, tab)
-            page.wait_for_timeout(1500)
+            page.wait_for_timeout(1000)
+            # the Error analysis tab loads its figures when opened: wait until nothing shows "processing"
+            page.wait_for_function("!document.body.innerText.includes('processing |')", timeout=90_000)
             shot(page, name, tmp_path)
