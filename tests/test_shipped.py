@@ -33,11 +33,15 @@ def test_shipped_checkpoint_is_complete_and_predicts_its_own_sample(name):
     ckpt = load_checkpoint(folder)
     sample = align_classes(load_images(folder / "eval_sample.zip", "val"), ckpt.classes)
     assert sample.input_size == ckpt.input_size
-    picks = per_class_sample(sample.labels, 1, seed=1)[:10]  # one image of each of (up to) ten classes
+    # Two bundled images of each of (up to) 20 classes, through the photo path (crop, resize, normalise).
+    picks = per_class_sample(sample.labels, 2, seed=1)
+    picks = picks[sample.labels[picks] < 20]
     in_top5 = 0
     for i in picks.tolist():
         image = sample.images[i].permute(1, 2, 0).numpy()
         names = [c for c, _ in predict_topk(ckpt, image, k=5).top]
         in_top5 += ckpt.classes[int(sample.labels[i])] in names
-    assert in_top5 >= 0.8 * len(picks), f"{name}: true class in the top 5 for only {in_top5}/{len(picks)}"
+    # A model that learned nothing gets about 5 / classes of them; the bar sits a margin below its own top-5.
+    expected = max(0.5, metrics["val"]["top5"] - 0.15) * len(picks)
+    assert in_top5 >= expected, f"{name}: true class in the top 5 for only {in_top5}/{len(picks)}"
     assert torch.isfinite(torch.tensor(ckpt.temperature)) and ckpt.temperature > 0
