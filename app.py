@@ -13,9 +13,7 @@ def main(argv: list[str] | None = None) -> None:
     # this file as their main module, and they need neither.
     import torch
 
-    from core.checkpoint import CheckpointStore
-    from demo.inside import precompute_channel_indexes
-    from demo.ui import MAX_UPLOAD_MB, RUNS_DIR, AppContext, build_app
+    from demo.ui import MAX_UPLOAD_MB, RUNS_DIR, build_app
 
     on_spaces = bool(os.environ.get("SPACE_ID"))  # Hugging Face Spaces sets SPACE_ID
     parser = argparse.ArgumentParser(description="Start the What the CNN Sees app.")
@@ -32,8 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     allow_training = not (args.no_training or os.environ.get("WTCS_NO_TRAINING", "") not in ("", "0"))
-    app = build_app(args.checkpoint_dir, allow_training=allow_training, runs_dir=args.runs_dir)
-    precompute_channel_indexes(AppContext(CheckpointStore(args.checkpoint_dir, args.runs_dir)))
+    app = build_app(args.checkpoint_dir, allow_training=allow_training, runs_dir=args.runs_dir, precompute=True)
     # Two CPU cores serve everyone: two events at a time, the rest wait in Gradio's queue.
     app.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share,
                                                   max_file_size=f"{MAX_UPLOAD_MB}mb")

@@ -92,11 +92,14 @@ def photo_input(**kwargs) -> gr.Image:
 
 
 def build_app(checkpoint_dir: str | Path = CHECKPOINTS_DIR, allow_training: bool = True,
-              runs_dir: str | Path = RUNS_DIR) -> gr.Blocks:
-    """The whole app as a gr.Blocks (not launched). Checkpoints come from ``checkpoint_dir`` and ``runs_dir``."""
+              runs_dir: str | Path = RUNS_DIR, precompute: bool = False) -> gr.Blocks:
+    """The whole app as a gr.Blocks (not launched). Checkpoints come from ``checkpoint_dir`` and ``runs_dir``.
+    ``precompute`` ranks the top images per channel of every model in a background thread (for a server start)."""
     from demo import errors, explore, inside, live, train_tab
 
     ctx = AppContext(CheckpointStore(checkpoint_dir, runs_dir), runs_dir=Path(runs_dir), allow_training=allow_training)
+    if precompute:
+        inside.precompute_channel_indexes(ctx)  # the same store as the tabs: each model is loaded once
     # The live tab writes two small images per frame (~7 frames/s per visitor) into Gradio's cache; an
     # exhibition runs all day, so files older than half an hour are swept every quarter hour.
     with gr.Blocks(title="What the CNN Sees", delete_cache=(900, 1800)) as app:
