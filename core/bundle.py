@@ -21,10 +21,12 @@ from core.errors import UserError
 SAMPLE_NAME = "eval_sample.zip"
 
 
-def write_eval_sample(checkpoint_dir: str | Path, per_class: int, seed: int = 0, data: str | None = None) -> Path:
-    """Write ``eval_sample.zip`` into the checkpoint: up to ``per_class`` validation images of each class."""
+def write_eval_sample(checkpoint_dir: str | Path, per_class: int, seed: int = 0, data: str | None = None,
+                      config: dict | None = None) -> Path:
+    """Write ``eval_sample.zip`` into the checkpoint: up to ``per_class`` validation images of each class.
+    ``config`` is the checkpoint's config.json contents when the caller has already loaded it."""
     checkpoint_dir = Path(checkpoint_dir)
-    config = load_checkpoint(checkpoint_dir).config
+    config = config or load_checkpoint(checkpoint_dir).config
     ds = config["dataset"]
     val = load_split(data or ds["source"], "val", ds.get("val_fraction", 0.1), ds.get("seed", 0),
                      config["input_size"], parse_merge(ds["merge"]) if ds.get("merge") else None)
@@ -66,7 +68,7 @@ def bundle(checkpoint_dir: str | Path, per_class: int, data: str | None = None) 
     ckpt = load_checkpoint(checkpoint_dir)
     # The card is rewritten under the folder's current name (a run may have been trained elsewhere and moved).
     (checkpoint_dir / "README.md").write_text(model_card(checkpoint_dir.name, ckpt.config, ckpt.metrics))
-    sample = write_eval_sample(checkpoint_dir, per_class, data=data)
+    sample = write_eval_sample(checkpoint_dir, per_class, data=data, config=ckpt.config)
     with open(checkpoint_dir / "README.md", "a") as card:
         card.write(
             "\n## Bundled evaluation sample\n"
@@ -76,7 +78,7 @@ def bundle(checkpoint_dir: str | Path, per_class: int, data: str | None = None) 
             "error-analysis and inside views work offline.\n")
     written = [checkpoint_dir / "README.md", sample]
     written.append(Path(build_eval_cache(checkpoint_dir)))
-    channel_index(load_checkpoint(checkpoint_dir))
+    channel_index(ckpt)  # keyed by the weights and the sample just written
     written.append(checkpoint_dir / CHANNEL_INDEX_FILE)
     return written
 
