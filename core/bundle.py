@@ -34,8 +34,9 @@ def write_eval_sample(checkpoint_dir: str | Path, per_class: int, seed: int = 0,
 
 
 def promote(run_dir: str | Path, checkpoint_dir: str | Path) -> Path:
-    """Replace ``checkpoint_dir`` by ``run_dir``, a run fine-tuned from it, keeping the older stages' commands
-    and figures in config.json's ``lineage`` so the model card still tells how to reproduce it from scratch."""
+    """Replace ``checkpoint_dir`` by ``run_dir``. When the run was fine-tuned from the checkpoint (``--init-from``
+    it), the older stages' commands and figures go into config.json's ``lineage`` so the model card still tells
+    how to reproduce it from scratch; a run trained from scratch replaces it with no lineage."""
     import json
     import shutil
 
@@ -43,13 +44,17 @@ def promote(run_dir: str | Path, checkpoint_dir: str | Path) -> Path:
     from core.report import train_command
 
     run_dir, checkpoint_dir = Path(run_dir), Path(checkpoint_dir)
-    old = load_checkpoint(checkpoint_dir)
     config = json.loads((run_dir / "config.json").read_text())
-    config["lineage"] = (old.config.get("lineage") or []) + [{
-        "command": train_command(checkpoint_dir.name, old.config),
-        "epochs": old.metrics.get("epochs_run"), "train_seconds": old.metrics.get("train_seconds", 0),
-        "val_top1": (old.metrics.get("val") or {}).get("top1"),
-    }]
+    init_from = (config.get("recipe") or {}).get("init_from")
+    if not init_from or Path(init_from).resolve() != checkpoint_dir.resolve():
+        config.pop("lineage", None)
+    else:
+        old = load_checkpoint(checkpoint_dir)
+        config["lineage"] = (old.config.get("lineage") or []) + [{
+            "command": train_command(checkpoint_dir.name, old.config),
+            "epochs": old.metrics.get("epochs_run"), "train_seconds": old.metrics.get("train_seconds", 0),
+            "val_top1": (old.metrics.get("val") or {}).get("top1"),
+        }]
     tmp = checkpoint_dir.with_name(f".{checkpoint_dir.name}.promote")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(run_dir, tmp)
@@ -89,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-class", type=int, default=50, help="validation images per class in the sample")
     parser.add_argument("--data", default=None, help="dataset path if it moved since training")
     parser.add_argument("--promote", default=None, metavar="RUN_DIR",
-                        help="first replace the checkpoint by this run fine-tuned from it (keeps its lineage)")
+                        help="first replace the checkpoint by this run (a run fine-tuned from it keeps its lineage)")
     args = parser.parse_args(argv)
     try:
         if args.promote:

@@ -35,3 +35,26 @@ def test_promote_keeps_the_earlier_stage_in_the_lineage_and_the_card(tiny_checkp
     bundle(ckpt_dir, per_class=2)
     card = (ckpt_dir / "README.md").read_text()
     assert "Stage 1: 8 epochs" in card and card.count("python -m core.train") >= 2
+
+
+def test_promoting_a_run_trained_from_scratch_carries_no_lineage(tiny_checkpoint, shapes_dir, tmp_path):
+    ckpt_dir = shutil.copytree(tiny_checkpoint, tmp_path / "checkpoints" / "shapes-resnet")
+    config = json.loads((ckpt_dir / "config.json").read_text())
+    config["lineage"] = [{"command": "python -m core.train --an-older-stage", "epochs": 3, "train_seconds": 1.0,
+                          "val_top1": 0.5}]
+    (ckpt_dir / "config.json").write_text(json.dumps(config))
+    cfg = replace(TrainConfig(), data=str(shapes_dir), output_dir=str(tmp_path / "runs" / "fresh"), epochs=1,
+                  batch_size=16, optimizer="adam", lr=1e-3, val_fraction=0.25, tta=0)
+    train(cfg)
+    promote(tmp_path / "runs" / "fresh", ckpt_dir)
+    promoted = json.loads((ckpt_dir / "config.json").read_text())
+    assert "lineage" not in promoted and promoted["recipe"]["init_from"] is None
+    bundle(ckpt_dir, per_class=2)
+    card = (ckpt_dir / "README.md").read_text()
+    assert "--an-older-stage" not in card and "Stage 1" not in card
+
+
+def test_promote_to_a_new_name_needs_no_existing_checkpoint(tiny_checkpoint, tmp_path):
+    run = shutil.copytree(tiny_checkpoint, tmp_path / "runs" / "fresh")
+    promote(run, tmp_path / "checkpoints" / "brand-new")
+    assert load_checkpoint(tmp_path / "checkpoints" / "brand-new").classes == load_checkpoint(run).classes
