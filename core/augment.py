@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-AUGMENTATIONS = ("flip", "translate", "cutout")
+AUGMENTATIONS = ("flip", "altflip", "translate", "cutout")
 
 
 def parse_augment(text: str | list[str] | None) -> list[str]:
@@ -26,6 +26,12 @@ def batch_flip_lr(x: torch.Tensor, generator: torch.Generator | None = None) -> 
     """Mirror a random half of the batch left-right."""
     flip = torch.rand(len(x), generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def batch_flip_alternating(x: torch.Tensor, flipped: torch.Tensor, epoch: int) -> torch.Tensor:
+    """airbench's alternating flip: ``flipped`` (N,) bool is each image's own fixed coin toss, inverted on odd
+    epochs, so consecutive epochs show every image both ways round."""
+    return torch.where((flipped ^ bool(epoch % 2))[:, None, None, None], x.flip(-1), x)
 
 
 def batch_translate(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:

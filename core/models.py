@@ -70,21 +70,61 @@ class BatchNorm(nn.BatchNorm2d):
         self.weight.requires_grad_(train_weight)
 
 
-def conv3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(c_in, c_out, kernel_size=3, stride=stride, padding=1, bias=False)
+def conv3x3(c_in: int, c_out: int, stride: int = 1, dirac: bool = False) -> nn.Conv2d:
+    """A 3x3 convolution without bias. ``dirac``: the first ``c_in`` filters start as the identity (airbench's
+    init: each layer begins by passing its input through, which trains faster from scratch)."""
+    conv = nn.Conv2d(c_in, c_out, kernel_size=3, stride=stride, padding=1, bias=False)
+    if dirac:
+        with torch.no_grad():
+            nn.init.dirac_(conv.weight[:c_in])
+    return conv
 
 
 class ConvBNAct(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, stride: int = 1):
-        super().__init__(conv3x3(c_in, c_out, stride), BatchNorm(c_out), nn.GELU())
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, dirac: bool = False):
+        super().__init__(conv3x3(c_in, c_out, stride, dirac), BatchNorm(c_out), nn.GELU())
+
+
+class Whitening(nn.Conv2d):
+    """airbench's first layer: a frozen 2x2 convolution (no padding) whose filters whiten image patches.
+
+    ``fit`` sets the filters to the eigenvectors of the patch covariance of training images, scaled by
+    1/sqrt(eigenvalue), each with its negative (so a following GELU keeps both signs): 2 * 3 * 2 * 2 = 24
+    channels. Only the bias trains, and only in the first epochs (see core.train)."""
+
+    def __init__(self, c_in: int = 3, kernel: int = 2, stride: int = 1):
+        super().__init__(c_in, 2 * c_in * kernel * kernel, kernel, stride=stride, padding=0, bias=True)
+        self.weight.requires_grad_(False)
+
+    @torch.no_grad()
+    def fit(self, images: torch.Tensor, eps: float = 5e-4) -> None:
+        """images: (N, C, H, W) float, normalised as the model sees them (a few thousand are plenty)."""
+        c, (kh, kw) = images.shape[1], self.kernel_size
+        patches = images.float().unfold(2, kh, 1).unfold(3, kw, 1).transpose(1, 3).reshape(-1, c * kh * kw)
+        eigenvalues, eigenvectors = torch.linalg.eigh(patches.T @ patches / len(patches))
+        filters = eigenvectors.T.flip(0).reshape(-1, c, kh, kw) / torch.sqrt(eigenvalues.flip(0) + eps).view(-1, 1, 1, 1)
+        self.weight.copy_(torch.cat((filters, -filters)))
+        self.bias.zero_()
+
+
+def fit_to_data(model: nn.Module, images: torch.Tensor) -> None:
+    """Initialise the layers that learn from data before training (the whitening stem), in place.
+    images: (N, 3, H, W) float, normalised."""
+    for m in model.modules():
+        if isinstance(m, Whitening):
+            m.fit(images)
+
+
+def whitening_biases(model: nn.Module) -> list[nn.Parameter]:
+    return [m.bias for m in model.modules() if isinstance(m, Whitening)]
 
 
 class Residual(nn.Module):
     """x + GELU(BN(conv(x))): an identity shortcut around one 3x3 convolution."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, dirac: bool = False):
         super().__init__()
-        self.conv = conv3x3(channels, channels)
+        self.conv = conv3x3(channels, channels, dirac=dirac)
         self.norm = BatchNorm(channels)
         self.act = nn.GELU()
 
@@ -97,13 +137,14 @@ class ResStage(nn.Module):
 
     The layout of airbench's ConvGroup, with the second convolution behind a skip connection."""
 
-    def __init__(self, c_in: int, c_out: int, depth: int):
+    def __init__(self, c_in: int, c_out: int, depth: int, shortcut: bool = True, dirac: bool = False):
         super().__init__()
-        self.conv = conv3x3(c_in, c_out)
+        self.conv = conv3x3(c_in, c_out, dirac=dirac)
         self.pool = nn.MaxPool2d(2)
         self.norm = BatchNorm(c_out)
         self.act = nn.GELU()
-        self.blocks = nn.Sequential(*[Residual(c_out) for _ in range(depth)])
+        unit = (lambda: Residual(c_out, dirac)) if shortcut else (lambda: ConvBNAct(c_out, c_out, dirac=dirac))
+        self.blocks = nn.Sequential(*[unit() for _ in range(depth)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.act(self.norm(self.pool(self.conv(x)))))
@@ -128,22 +169,32 @@ class Scale(nn.Module):
 def resnet(
     num_classes: int, input_size: int = 32, widths: tuple[int, ...] = (64, 256, 256), depth: int = 1,
     stem_width: int = 32, stem_stride: int | None = None, dropout: float = 0.0, logit_scale: float = 1 / 9,
+    stem: str = "conv", shortcut: bool = True, dirac: bool = False,
 ) -> StagedNet:
     """A small residual network for 32x32 and 64x64 images (about 2 M parameters at the defaults).
 
-    stem: 3x3 conv to ``stem_width`` (stride 2 when the input is 64 or larger, so a 64x64 photo costs
-    about what a 32x32 one does); then one ResStage per width, each halving the resolution; then a
-    global max-pool and a linear head. ``depth`` residual units per stage.
+    stem: "conv", a 3x3 conv to ``stem_width`` (stride 2 when the input is 64 or larger, so a 64x64 photo
+    costs about what a 32x32 one does), or "whiten", airbench's frozen 2x2 whitening conv (24 channels,
+    fitted to the training data by ``fit_to_data``); then one ResStage per width, each halving the
+    resolution; then a global max-pool and a linear head. ``depth`` units per stage, residual unless
+    ``shortcut`` is False (airbench's plain conv-BN-GELU). ``dirac``: identity-initialised convolutions.
     """
     if not widths or any(w < 1 for w in widths) or depth < 0:
         raise ConfigError(f"widths must be positive and depth >= 0, got widths={widths}, depth={depth}")
+    if stem not in ("conv", "whiten"):
+        raise ConfigError(f"stem must be 'conv' or 'whiten', got {stem!r}")
     stride = stem_stride or (2 if input_size >= 64 else 1)
     if input_size // stride < 2 ** len(widths):
         raise ConfigError(f"input size {input_size} is too small for {len(widths)} stages")
-    layers: dict[str, nn.Module] = {"stem": ConvBNAct(3, stem_width, stride)}
-    c_in = stem_width
+    if stem == "whiten":
+        whiten = Whitening(3, kernel=2, stride=stride)
+        layers: dict[str, nn.Module] = {"stem": nn.Sequential(whiten, nn.GELU())}
+        c_in = whiten.out_channels
+    else:
+        layers = {"stem": ConvBNAct(3, stem_width, stride)}
+        c_in = stem_width
     for i, width in enumerate(widths, start=1):
-        layers[f"stage{i}"] = ResStage(c_in, width, depth)
+        layers[f"stage{i}"] = ResStage(c_in, width, depth, shortcut, dirac)
         c_in = width
     layers["pool"] = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten())
     layers["head"] = nn.Sequential(nn.Dropout(dropout), nn.Linear(c_in, num_classes, bias=False), Scale(logit_scale))

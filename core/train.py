@@ -26,12 +26,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from core.augment import batch_cutout, batch_flip_lr, batch_mixup, batch_translate, parse_augment
+from core.augment import batch_cutout, batch_flip_alternating, batch_flip_lr, batch_mixup, batch_translate, parse_augment
 from core.checkpoint import Checkpoint, build_config, load_checkpoint, save_checkpoint
 from core.data import ImageSet, channel_stats, load_train_val, parse_merge, resize_images
 from core.errors import ConfigError, UserError
 from core.evaluate import fit_temperature, predict_logits, summarize
-from core.models import count_parameters, create_model
+from core.models import count_parameters, create_model, fit_to_data, whitening_biases
 from core.predict import to_model_input
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -39,6 +39,8 @@ from core.predict import to_model_input
 
 OPTIMIZER_LR = {"sgd": 0.2, "adam": 2e-3, "adamw": 2e-3}  # defaults per optimizer at batch 256 (mean loss)
 SCHEDULES = ("onecycle", "cosine", "constant", "cyclic")
+WHITEN_BIAS_EPOCHS = 3  # airbench: the whitening stem's bias trains this many epochs, then stays put
+WHITEN_FIT_IMAGES = 5000  # training images whose patches set the whitening filters
 
 
 @dataclass
@@ -57,7 +59,7 @@ class TrainConfig:
     warmup: float = 0.2  # share of training spent warming up (onecycle, cosine)
     label_smoothing: float = 0.0
     dropout: float | None = None  # None keeps the architecture's default
-    augment: str = "flip,translate"  # any of flip, translate, cutout
+    augment: str = "flip,translate"  # any of flip (random), altflip (each image mirrored every other epoch), translate, cutout
     translate: int = 2  # pixels, at 32x32 (scaled with the input size)
     cutout: int = 8  # side of the cutout square, at 32x32 (scaled with the input size)
     cutmix: float = 0.0  # CutMix Beta alpha; 0 turns it off. Helps on few images per class
@@ -303,6 +305,9 @@ def train(
 
     model, arch_kwargs, base = _build_model(cfg, train_set)
     mean, std = (base.mean, base.std) if base else channel_stats(train_set.images)
+    if base is None:
+        fit_to_data(model, to_model_input(train_set.images[:WHITEN_FIT_IMAGES], mean, std))
+    whiten_biases = whitening_biases(model)
     arch = base.config["arch"] if base else cfg.arch
     scale = train_set.input_size / 32  # augmentation sizes are given at 32x32
     augments = parse_augment(cfg.augment)
@@ -343,6 +348,7 @@ def train(
             "device": str(device), "bf16": use_bf16, "world_size": world})
 
     gen = torch.Generator().manual_seed(cfg.seed + 1000 * rank)
+    base_flip = torch.rand(len(train_set), generator=torch.Generator().manual_seed(cfg.seed + 17)) < 0.5
     stopped = None
     frozen = cfg.freeze_backbone
     for epoch in range(first_epoch, cfg.epochs):
@@ -354,6 +360,8 @@ def train(
                 raise Cancelled("training was cancelled")
             idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size][rank * per_rank_batch:(rank + 1) * per_rank_batch]
             x, y = train_set.images[idx], train_set.labels[idx]
+            if "altflip" in augments:
+                x = batch_flip_alternating(x, base_flip[idx], epoch)
             x = _augment(x, augments, cfg, scale, gen)
             x = to_model_input(x, mean, std)
             if "cutout" in augments:
@@ -374,6 +382,9 @@ def train(
                 raise ConfigError(f"the loss became {loss.item()} at epoch {epoch + 1}: the learning rate is too high")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if epoch >= WHITEN_BIAS_EPOCHS:
+                for bias in whiten_biases:  # no gradient, no step (also under DDP, unlike requires_grad)
+                    bias.grad = None
             optimizer.step()
             step += 1
             if lookahead and step % 5 == 0:

@@ -184,9 +184,13 @@ def test_eval_sample_files_cover_every_class(ckpt_with_sample):
     assert [c for _, c in files[:4]] == ["circle", "cross", "square", "triangle"]  # round-robin over classes
 
 
-@pytest.mark.parametrize("arch,size,classes", [("resnet", 64, 3), ("simplecnn", 32, 7)])
-def test_explain_works_for_any_input_size_and_class_count(tmp_path, arch, size, classes):
-    kwargs = {"widths": [8, 16], "stem_width": 8} if arch == "resnet" else {"width": 8, "hidden": 16}
+AIRBENCH_STYLE = {"widths": [8, 16], "stem": "whiten", "shortcut": False, "dirac": True}
+
+
+@pytest.mark.parametrize("arch,size,classes,kwargs", [
+    ("resnet", 64, 3, {"widths": [8, 16], "stem_width": 8}), ("simplecnn", 32, 7, {"width": 8, "hidden": 16}),
+    ("resnet", 32, 10, AIRBENCH_STYLE)])
+def test_explain_works_for_any_input_size_and_class_count(tmp_path, arch, size, classes, kwargs):
     model = create_model(arch, classes, size, **{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
     config = build_config(arch, kwargs, [f"c{i}" for i in range(classes)], size, [0.5] * 3, [0.25] * 3)
     ckpt = load_checkpoint(save_checkpoint(tmp_path / "m", model, config))
@@ -196,3 +200,8 @@ def test_explain_works_for_any_input_size_and_class_count(tmp_path, arch, size, 
     assert ex.photo.shape == (160, 160, 3) and ex.probs.shape == (classes,)
     assert ex.probs.sum() == pytest.approx(1.0, abs=1e-5)
     assert 0 < explain.unsure_threshold(ckpt) <= 0.5
+    tensor = torch.rand(1, 3, size, size)
+    for layer in ckpt.model.conv_stage_names():  # the whitening stem (31x31 output) included
+        assert explain.feature_maps(ckpt, tensor, layer, top=4)
+    filters = explain.first_layer_filters(ckpt)
+    assert filters.dtype == np.uint8 and filters.shape[-1] == 3

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from core.errors import ConfigError
-from core.models import MODELS, count_parameters, create_model, describe_stages
+from core.models import MODELS, Whitening, count_parameters, create_model, describe_stages, fit_to_data
 
 
 @pytest.mark.parametrize("size", [32, 64])
@@ -51,3 +51,33 @@ def test_bad_model_requests_get_clear_errors():
         create_model("resnet", 1)
     with pytest.raises(ConfigError, match="bad option"):
         create_model("resnet", 10, colour="blue")
+
+
+def test_whitening_stem_decorrelates_the_patches_it_was_fitted_on():
+    model = create_model("resnet", 10, 32, widths=(8, 16, 16), stem="whiten")
+    whiten = model.stem[0]
+    assert isinstance(whiten, Whitening) and not whiten.weight.requires_grad  # frozen; only its bias may train
+    # images whose neighbouring pixels and channels are strongly correlated, as in photos
+    base = torch.randn(64, 1, 17, 17).repeat_interleave(2, -1).repeat_interleave(2, -2)[..., :32, :32]
+    images = base.expand(-1, 3, -1, -1) + 0.1 * torch.randn(64, 3, 32, 32)
+    fit_to_data(model, images)
+    with torch.no_grad():
+        out = whiten(images)[:, :12]  # the first half; the second is its negative
+    flat = out.permute(0, 2, 3, 1).reshape(-1, 12)
+    cov = flat.T @ flat / len(flat)
+    assert torch.allclose(cov, torch.eye(12), atol=0.05)
+    assert model(images[:2]).shape == (2, 10)
+
+
+def test_dirac_init_passes_the_input_through_the_first_channels():
+    model = create_model("resnet", 10, 32, widths=(8, 16, 16), stem_width=8, dirac=True, shortcut=False)
+    conv = model.stage1.conv
+    x = torch.randn(1, 8, 6, 6)
+    with torch.no_grad():
+        assert torch.allclose(conv(x)[:, :8], x)
+    assert not any(type(m).__name__ == "Residual" for m in model.modules())  # shortcut=False: airbench's plain units
+
+
+def test_unknown_stem_is_a_clear_error():
+    with pytest.raises(ConfigError, match="stem"):
+        create_model("resnet", 10, stem="fft")

@@ -147,3 +147,15 @@ def test_torchrun_trains_data_parallel_with_gloo_on_two_processes(shapes_dir, tm
     assert "processes 2" in proc.stdout  # both ranks joined one process group
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["history"]) == 2 and metrics["val"]["n"] == 32
+
+
+def test_whitening_stem_is_fitted_and_its_bias_trains_only_in_the_first_epochs(shapes_dir, tmp_path, monkeypatch):
+    arch = {**TINY_ARCH, "stem": "whiten", "dirac": True, "shortcut": False}
+    out = tmp_path / "w"
+    train(_cfg(shapes_dir, out, arch_kwargs=arch, epochs=1, augment="altflip,translate", optimizer="sgd", lr=0.05))
+    weights = load_file(out / "model.safetensors")
+    assert weights["stem.0.weight"].abs().sum() > 0 and weights["stem.0.bias"].abs().sum() > 0  # fitted, bias trained
+    monkeypatch.setattr("core.train.WHITEN_BIAS_EPOCHS", 0)
+    train(_cfg(shapes_dir, out, arch_kwargs=arch, epochs=1, augment="altflip", optimizer="sgd", lr=0.05))
+    assert load_file(out / "model.safetensors")["stem.0.bias"].abs().sum() == 0  # frozen from the start: stays 0
+    assert load_checkpoint(out).config["arch_kwargs"]["stem"] == "whiten"
