@@ -305,9 +305,9 @@ def train(
 
     model, arch_kwargs, base = _build_model(cfg, train_set)
     mean, std = (base.mean, base.std) if base else channel_stats(train_set.images)
-    if base is None:
-        fit_to_data(model, to_model_input(train_set.images[:WHITEN_FIT_IMAGES], mean, std))
     whiten_biases = whitening_biases(model)
+    if base is None and whiten_biases:
+        fit_to_data(model, to_model_input(train_set.images[:WHITEN_FIT_IMAGES], mean, std))
     arch = base.config["arch"] if base else cfg.arch
     scale = train_set.input_size / 32  # augmentation sizes are given at 32x32
     augments = parse_augment(cfg.augment)
