@@ -139,7 +139,8 @@ def build(ctx) -> dict:
             top9_message = gr.Markdown(elem_id="inside-top9-message")
             top9 = gr.Gallery(label=f"The {TOP_IMAGES} validation images that excite this channel most", columns=3,
                               height="auto", allow_preview=False, elem_id="inside-top9")
-        filters = gr.Gallery(value=filter_tiles(ctx, model0), label="First layer's learned filters (grey = 0)",
+        filters = gr.Gallery(value=filter_tiles(ctx, model0),
+                             label="First layer's filters (grey = 0; learned, or fitted to the data for a whitening stem)",
                              columns=6, height="auto", allow_preview=False, elem_id="inside-filters")
     shown = gr.State([])  # channel numbers of the tiles in ``maps``, for clicks
 
