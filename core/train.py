@@ -360,9 +360,7 @@ def train(
                 raise Cancelled("training was cancelled")
             idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size][rank * per_rank_batch:(rank + 1) * per_rank_batch]
             x, y = train_set.images[idx], train_set.labels[idx]
-            if "altflip" in augments:
-                x = batch_flip_alternating(x, base_flip[idx], epoch)
-            x = _augment(x, augments, cfg, scale, gen)
+            x = _augment(x, augments, cfg, scale, gen, base_flip[idx], epoch)
             x = to_model_input(x, mean, std)
             if "cutout" in augments:
                 x = batch_cutout(x, max(1, round(cfg.cutout * scale)), gen)
@@ -459,8 +457,12 @@ def train(
     return TrainResult(output_dir, metrics, stopped)
 
 
-def _augment(x: torch.Tensor, augments: list[str], cfg: TrainConfig, scale: float, gen: torch.Generator) -> torch.Tensor:
-    if "flip" in augments:
+def _augment(x: torch.Tensor, augments: list[str], cfg: TrainConfig, scale: float, gen: torch.Generator,
+             flipped: torch.Tensor, epoch: int) -> torch.Tensor:
+    """flipped: (N,) bool, each image's fixed mirror for altflip."""
+    if "altflip" in augments:
+        x = batch_flip_alternating(x, flipped, epoch)
+    elif "flip" in augments:
         x = batch_flip_lr(x, gen)
     if "translate" in augments and cfg.translate > 0:
         x = batch_translate(x, max(1, round(cfg.translate * scale)), gen)
