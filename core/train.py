@@ -41,6 +41,7 @@ OPTIMIZER_LR = {"sgd": 0.2, "adam": 2e-3, "adamw": 2e-3}  # defaults per optimiz
 SCHEDULES = ("onecycle", "cosine", "constant", "cyclic")
 WHITEN_BIAS_EPOCHS = 3  # airbench: the whitening stem's bias trains this many epochs, then stays put
 WHITEN_FIT_IMAGES = 5000  # training images whose patches set the whitening filters
+PROGRESSIVE_END = 0.75  # progressive resizing reaches the full input size at this share of the epochs
 
 
 @dataclass
@@ -63,6 +64,7 @@ class TrainConfig:
     translate: int = 2  # pixels, at 32x32 (scaled with the input size)
     cutout: int = 8  # side of the cutout square, at 32x32 (scaled with the input size)
     cutmix: float = 0.0  # CutMix Beta alpha; 0 turns it off. Helps on few images per class
+    progressive: int = 0  # progressive resizing: train at this side first, growing to the input size; 0 off
     lookahead: bool = False  # airbench's lookahead EMA: average weights every 5 steps, pull the model to it
     norm_bias_lr_scale: float = 1.0  # SGD only: learning-rate multiplier for BatchNorm biases (airbench uses 64)
     tta: int = 1  # test-time augmentation for the final validation: 0 none, 1 mirror, 2 mirror + shifts
@@ -98,6 +100,7 @@ def validate_config(cfg: TrainConfig) -> None:
         (0 <= cfg.translate <= 16, f"translate must be 0..16 pixels, got {cfg.translate}"),
         (0 <= cfg.cutout <= 32, f"cutout must be 0..32 pixels, got {cfg.cutout}"),
         (0 <= cfg.cutmix <= 10, f"cutmix alpha must be in [0, 10], got {cfg.cutmix}"),
+        (cfg.progressive == 0 or 8 <= cfg.progressive <= 1024, f"progressive start size must be 0 (off) or 8..1024 pixels, got {cfg.progressive}"),
         (0 < cfg.val_fraction < 1, f"validation fraction must be between 0 and 1, got {cfg.val_fraction}"),
         (cfg.max_minutes is None or cfg.max_minutes > 0, f"max minutes must be positive, got {cfg.max_minutes}"),
         (cfg.early_stop is None or cfg.early_stop >= 1, f"early-stop patience must be at least 1, got {cfg.early_stop}"),
@@ -354,6 +357,7 @@ def train(
     for epoch in range(first_epoch, cfg.epochs):
         _set_train_mode(model, frozen)
         perm = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
+        size = progressive_size(epoch, cfg.epochs, cfg.progressive, train_set.input_size)
         seen, correct, loss_sum = 0, 0, 0.0
         for i in range(steps_per_epoch):
             if stop_requested():
@@ -367,6 +371,8 @@ def train(
             target = y
             if cfg.cutmix > 0:
                 x, target = batch_mixup(x, y, len(train_set.classes), cfg.cutmix, gen)
+            if size != x.shape[-1]:
+                x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
             layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
             x = x.to(device, non_blocking=True).contiguous(memory_format=layout)
             target, y = target.to(device), y.to(device)
@@ -407,7 +413,7 @@ def train(
         val_loss = float(nn.functional.cross_entropy(val_logits, val_set.labels))
         val_acc = float((val_logits.argmax(1) == val_set.labels).float().mean())
         row = {"epoch": epoch + 1, "train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
-               "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[-1]["lr"],
+               "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[-1]["lr"], "train_size": size,
                "seconds": round(time.time() - start_time, 1)}
         history.append(row)
         report({"event": "epoch", **row, "epochs": cfg.epochs})
@@ -457,6 +463,18 @@ def train(
     return TrainResult(output_dir, metrics, stopped)
 
 
+def progressive_size(epoch: int, epochs: int, start: int, full: int) -> int:
+    """The training side for ``epoch`` (0-based) under progressive resizing (FFCV's recipe): ``start`` pixels at
+    first, growing linearly in steps of 8 to ``full`` at PROGRESSIVE_END of the epochs, then ``full``. Low-resolution
+    epochs cost about (side / full)^2 as much; the last ones see what the model sees at test time."""
+    if not start or start >= full:
+        return full
+    ramp = max(1, round(PROGRESSIVE_END * epochs))
+    if epoch >= ramp:
+        return full
+    return min(full, max(start, (start + (full - start) * epoch // ramp) // 8 * 8))
+
+
 def _augment(x: torch.Tensor, augments: list[str], cfg: TrainConfig, scale: float, gen: torch.Generator,
              flipped: torch.Tensor, epoch: int) -> torch.Tensor:
     """flipped: (N,) bool, each image's fixed mirror for altflip."""
@@ -500,6 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--translate", type=int, default=d.translate)
     p.add_argument("--cutout", type=int, default=d.cutout)
     p.add_argument("--cutmix", type=float, default=d.cutmix)
+    p.add_argument("--progressive", type=int, default=d.progressive, metavar="START_SIZE",
+                   help="progressive resizing: start training at this side (pixels), grow to the input size")
     p.add_argument("--lookahead", action="store_true")
     p.add_argument("--norm-bias-lr-scale", type=float, default=d.norm_bias_lr_scale)
     p.add_argument("--tta", type=int, default=d.tta)

@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 
 from core.checkpoint import load_checkpoint
 from core.errors import ConfigError, DataError
-from core.train import Cancelled, TrainConfig, lr_factor, main, train
+import core.train
+from core.train import Cancelled, TrainConfig, lr_factor, main, progressive_size, train
 from tests.conftest import TINY_ARCH
 from tests.fixtures import make_shapes_dataset
 
@@ -97,6 +98,7 @@ def test_fine_tune_onto_new_classes_with_a_frozen_backbone(tiny_checkpoint, tmp_
     (dict(augment="flip,rotate"), "unknown augmentation"),
     (dict(freeze_backbone=True), "init-from"),
     (dict(label_smoothing=1.5), "label smoothing"),
+    (dict(progressive=4), "progressive start size"),
 ])
 def test_absurd_hyper_parameters_are_refused_before_loading_data(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):
@@ -159,3 +161,27 @@ def test_whitening_stem_is_fitted_and_its_bias_trains_only_in_the_first_epochs(s
     train(_cfg(shapes_dir, out, arch_kwargs=arch, epochs=1, augment="altflip", optimizer="sgd", lr=0.05))
     assert load_file(out / "model.safetensors")["stem.0.bias"].abs().sum() == 0  # frozen from the start: stays 0
     assert load_checkpoint(out).config["arch_kwargs"]["stem"] == "whiten"
+
+
+def test_progressive_resizing_trains_small_first_and_ends_at_the_input_size(shapes_dir, tmp_path, monkeypatch):
+    sizes = [progressive_size(e, 100, 32, 64) for e in range(100)]
+    assert sizes[0] == 32 and sizes[-1] == 64 and sizes == sorted(sizes) and all(s % 8 == 0 for s in sizes)
+    assert sizes.index(64) == 75  # full size for the last quarter
+    assert {progressive_size(e, 10, 0, 64) for e in range(10)} == {64}  # off
+    seen = set()
+    build = core.train._build_model
+
+    def record(module, args):
+        if module.training:
+            seen.add(args[0].shape[-1])
+
+    def spying_build(cfg, train_set):
+        model, kwargs, base = build(cfg, train_set)
+        model.register_forward_pre_hook(record)
+        return model, kwargs, base
+
+    monkeypatch.setattr(core.train, "_build_model", spying_build)
+    result = train(_cfg(shapes_dir, tmp_path / "p", epochs=4, progressive=16))
+    assert [h["train_size"] for h in result.metrics["history"]] == [16, 16, 24, 32]
+    assert seen == {16, 24, 32}
+    assert load_checkpoint(tmp_path / "p").config["input_size"] == 32  # served and validated at the full size
