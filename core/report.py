@@ -31,10 +31,14 @@ def plot_history(history: list[dict], path: Path) -> Path:
     return path
 
 
-def train_command(name: str, config: dict) -> str:
-    """The ``python -m core.train`` command that reproduces a checkpoint from its recorded recipe."""
+def train_command(name: str, config: dict, defaults: dict | None = None) -> str:
+    """The ``python -m core.train`` command that reproduces a checkpoint from its recorded recipe.
+
+    defaults: the TrainConfig defaults as a dict (the trainer passes its own, so that a long run never re-imports
+    ``core.train`` from a working tree that changed under it); None imports them.
+    """
     r = config.get("recipe", {})
-    defaults = _defaults()
+    defaults = _defaults() if defaults is None else defaults
     parts = ["python -m core.train", f"--data {shlex.quote(str(r.get('data', '?')))}", f"--output-dir checkpoints/{name}"]
     for key, value in r.items():
         if key in ("data", "output_dir") or value == defaults.get(key) or value is None:
@@ -63,7 +67,7 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
-def model_card(name: str, config: dict, metrics: dict) -> str:
+def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = None) -> str:
     """README.md text for a checkpoint: data, split, command, recipe, time, results, weaknesses."""
     ds, val = config.get("dataset", {}), metrics.get("val", {})
     cal = metrics.get("val_calibrated", {})
@@ -92,7 +96,7 @@ def model_card(name: str, config: dict, metrics: dict) -> str:
         "Run these in order (each later stage fine-tunes the checkpoint the one before wrote):" if stages else "",
         "```",
         *[s["command"] for s in stages],
-        train_command(name, config),
+        train_command(name, config, defaults),
         "```",
         *[f"Stage {i}: {s.get('epochs', '?')} epochs, {s.get('train_seconds', 0) / 60:.1f} minutes, validation top-1 "
           f"{_pct(s.get('val_top1'))}." for i, s in enumerate(stages, start=1)],

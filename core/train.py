@@ -33,6 +33,7 @@ from core.errors import ConfigError, UserError
 from core.evaluate import fit_temperature, predict_logits, summarize
 from core.models import count_parameters, create_model, fit_to_data, whitening_biases
 from core.predict import to_model_input
+from core.report import model_card, plot_history
 
 # ---------------------------------------------------------------------------------------------------------------
 # Setup: hyper-parameters, in one place. The CLI flags and the Train tab both start from these.
@@ -449,10 +450,8 @@ def train(
             "train_seconds": round(time.time() - start_time, 1), "stopped_early": stopped,
             "parameters": count_parameters(best_model), "history": history,
         }
-        from core.report import model_card, plot_history
-
         plot = plot_history(history, output_dir.parent / f".{output_dir.name}.curves.png")
-        save_checkpoint(output_dir, best_model.cpu(), config, metrics, model_card(output_dir.name, config, metrics),
+        save_checkpoint(output_dir, best_model.cpu(), config, metrics, model_card(output_dir.name, config, metrics, asdict(TrainConfig())),
                         extra_files={"curves.png": plot})
         plot.unlink(missing_ok=True)
         resume_file.unlink(missing_ok=True) if not stopped else None

@@ -185,3 +185,15 @@ def test_progressive_resizing_trains_small_first_and_ends_at_the_input_size(shap
     assert [h["train_size"] for h in result.metrics["history"]] == [16, 16, 24, 32]
     assert seen == {16, 24, 32}
     assert load_checkpoint(tmp_path / "p").config["input_size"] == 32  # served and validated at the full size
+
+
+def test_the_card_command_uses_the_defaults_the_trainer_passes(tiny_checkpoint):
+    # A long run writes its card with its own TrainConfig defaults, so it never re-imports core.train from a
+    # working tree edited under it (a run once crashed at its very end that way).
+    from core.report import train_command
+
+    config = load_checkpoint(tiny_checkpoint).config
+    command = train_command("shapes-resnet", config)
+    assert "--epochs 8" in command and "--optimizer adam" in command
+    assert train_command("shapes-resnet", config, defaults=config["recipe"]) == (
+        f"python -m core.train --data {config['recipe']['data']} --output-dir checkpoints/shapes-resnet")
