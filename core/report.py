@@ -63,6 +63,15 @@ def _defaults() -> dict:
     return asdict(TrainConfig())
 
 
+def _progressive_note(recipe: dict, input_size: int) -> list[str]:
+    start = recipe.get("progressive") or 0
+    if not 0 < start < input_size:
+        return []
+    return [f"Trained with progressive resizing: {start}x{start} images first, growing to {input_size}x{input_size} for "
+            "the last quarter of the epochs. Validation is always measured at the full size, so the curves' early, "
+            "low-resolution epochs score low on it.", ""]
+
+
 def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
@@ -125,6 +134,7 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
         "",
         "![train vs validation loss and accuracy](curves.png)",
         "",
+        *_progressive_note(config.get("recipe", {}), config["input_size"]),
         "## Known weaknesses",
         "Most-confused pairs on validation (true -> predicted, count, share of the true class):",
         "",

@@ -185,6 +185,8 @@ def test_progressive_resizing_trains_small_first_and_ends_at_the_input_size(shap
     assert [h["train_size"] for h in result.metrics["history"]] == [16, 16, 24, 32]
     assert seen == {16, 24, 32}
     assert load_checkpoint(tmp_path / "p").config["input_size"] == 32  # served and validated at the full size
+    card = (tmp_path / "p" / "README.md").read_text()
+    assert "progressive resizing: 16x16 images first" in card and "--progressive 16" in card
 
 
 def test_the_card_command_uses_the_defaults_the_trainer_passes(tiny_checkpoint):
