@@ -6,9 +6,11 @@ over images, which matters on a 2-core CPU. Works on uint8 or float images.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-AUGMENTATIONS = ("flip", "altflip", "translate", "cutout")
+AUGMENTATIONS = ("flip", "altflip", "translate", "cutout", "scale")
 
 
 def parse_augment(text: str | list[str] | None) -> list[str]:
@@ -48,6 +50,23 @@ def batch_translate(x: torch.Tensor, pad: int, generator: torch.Generator | None
     batch = torch.arange(n)[:, None, None, None]
     chans = torch.arange(x.shape[1])[None, :, None, None]
     return padded[batch, chans, rows, cols]
+
+
+def batch_scale_crop(x: torch.Tensor, min_area: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random-resized crop for a whole batch: each image is cropped to a random box covering ``min_area``..1 of
+    its area (aspect ratio 3/4..4/3, anywhere inside the image) and stretched back to full size, bilinearly,
+    in one ``grid_sample`` call. Objects appear larger or smaller from epoch to epoch (scale augmentation)."""
+    n = len(x)
+    area = min_area + (1 - min_area) * torch.rand(n, generator=generator)
+    ratio = ((torch.rand(n, generator=generator) * 2 - 1) * math.log(4 / 3)).exp()
+    sw, sh = (area * ratio).sqrt().clamp(max=1), (area / ratio).sqrt().clamp(max=1)  # box side / image side
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = sw, sh
+    theta[:, 0, 2] = (torch.rand(n, generator=generator) * 2 - 1) * (1 - sw)  # box centre, in [-1, 1] coordinates
+    theta[:, 1, 2] = (torch.rand(n, generator=generator) * 2 - 1) * (1 - sh)
+    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    out = torch.nn.functional.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.round().clamp(0, 255).to(x.dtype) if x.dtype == torch.uint8 else out
 
 
 def batch_cutout(x: torch.Tensor, size: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from core.augment import batch_cutout, batch_flip_alternating, batch_flip_lr, batch_mixup, batch_translate, parse_augment
+from core.augment import batch_cutout, batch_flip_alternating, batch_flip_lr, batch_mixup, batch_scale_crop, batch_translate, parse_augment
 from core.checkpoint import Checkpoint, build_config, load_checkpoint, save_checkpoint
 from core.data import ImageSet, channel_stats, load_train_val, parse_merge, resize_images
 from core.errors import ConfigError, UserError
@@ -61,10 +61,11 @@ class TrainConfig:
     warmup: float = 0.2  # share of training spent warming up (onecycle, cosine)
     label_smoothing: float = 0.0
     dropout: float | None = None  # None keeps the architecture's default
-    augment: str = "flip,translate"  # any of flip (random), altflip (each image mirrored every other epoch), translate, cutout
+    augment: str = "flip,translate"  # any of flip (random), altflip (each image mirrored every other epoch), translate, cutout, scale
     translate: int = 2  # pixels, at 32x32 (scaled with the input size)
     cutout: int = 8  # side of the cutout square, at 32x32 (scaled with the input size)
     cutmix: float = 0.0  # CutMix Beta alpha; 0 turns it off. Helps on few images per class
+    scale_min: float = 0.35  # the "scale" augmentation's smallest crop, as a share of the image area
     progressive: int = 0  # progressive resizing: train at this side first, growing to the input size; 0 off
     lookahead: bool = False  # airbench's lookahead EMA: average weights every 5 steps, pull the model to it
     norm_bias_lr_scale: float = 1.0  # SGD only: learning-rate multiplier for BatchNorm biases (airbench uses 64)
@@ -101,7 +102,8 @@ def validate_config(cfg: TrainConfig) -> None:
         (0 <= cfg.translate <= 16, f"translate must be 0..16 pixels, got {cfg.translate}"),
         (0 <= cfg.cutout <= 32, f"cutout must be 0..32 pixels, got {cfg.cutout}"),
         (0 <= cfg.cutmix <= 10, f"cutmix alpha must be in [0, 10], got {cfg.cutmix}"),
-        (cfg.progressive == 0 or 8 <= cfg.progressive <= 1024, f"progressive start size must be 0 (off) or 8..1024 pixels, got {cfg.progressive}"),
+        (0.05 <= cfg.scale_min <= 1, f"scale-min must be between 0.05 and 1 (a share of the image area), got {cfg.scale_min}"),
+        (cfg.progressive == 0 or 8 <= cfg.progressive <= 1024, f"progressive start size must be 0 (off) or 8..1024, got {cfg.progressive}"),
         (0 < cfg.val_fraction < 1, f"validation fraction must be between 0 and 1, got {cfg.val_fraction}"),
         (cfg.max_minutes is None or cfg.max_minutes > 0, f"max minutes must be positive, got {cfg.max_minutes}"),
         (cfg.early_stop is None or cfg.early_stop >= 1, f"early-stop patience must be at least 1, got {cfg.early_stop}"),
@@ -477,6 +479,8 @@ def progressive_size(epoch: int, epochs: int, start: int, full: int) -> int:
 def _augment(x: torch.Tensor, augments: list[str], cfg: TrainConfig, scale: float, gen: torch.Generator,
              flipped: torch.Tensor, epoch: int) -> torch.Tensor:
     """flipped: (N,) bool, each image's fixed mirror for altflip."""
+    if "scale" in augments:
+        x = batch_scale_crop(x, cfg.scale_min, gen)
     if "altflip" in augments:
         x = batch_flip_alternating(x, flipped, epoch)
     elif "flip" in augments:
@@ -513,10 +517,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=d.warmup)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     p.add_argument("--dropout", type=float, default=d.dropout)
-    p.add_argument("--augment", default=d.augment, help="comma list of flip, translate, cutout (or none)")
+    p.add_argument("--augment", default=d.augment, help="comma list of flip, altflip, translate, cutout, scale (or none)")
     p.add_argument("--translate", type=int, default=d.translate)
     p.add_argument("--cutout", type=int, default=d.cutout)
     p.add_argument("--cutmix", type=float, default=d.cutmix)
+    p.add_argument("--scale-min", type=float, default=d.scale_min, help="smallest crop area share for --augment scale")
     p.add_argument("--progressive", type=int, default=d.progressive, metavar="START_SIZE",
                    help="progressive resizing: start training at this side (pixels), grow to the input size")
     p.add_argument("--lookahead", action="store_true")

@@ -1,6 +1,6 @@
 import torch
 
-from core.augment import batch_flip_alternating, parse_augment
+from core.augment import batch_flip_alternating, batch_scale_crop, parse_augment
 
 
 def test_alternating_flip_shows_each_image_both_ways_round_in_consecutive_epochs():
@@ -14,3 +14,22 @@ def test_alternating_flip_shows_each_image_both_ways_round_in_consecutive_epochs
 
 def test_altflip_is_a_known_augmentation():
     assert parse_augment("altflip,translate") == ["altflip", "translate"]
+
+
+def test_scale_crop_zooms_into_a_box_of_each_image_and_keeps_shape_and_dtype():
+    ramp = torch.linspace(0, 255, 32).round().to(torch.uint8)  # brightness grows left to right
+    images = ramp.view(1, 1, 1, 32).expand(64, 3, 32, 32).contiguous()
+    gen = torch.Generator().manual_seed(0)
+    out = batch_scale_crop(images, 0.25, gen)
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    rows = out[:, 0, 16].float()
+    assert bool((rows.diff(dim=1) >= 0).all())  # a crop, never a mirror or a rotation
+    spans = rows[:, -1] - rows[:, 0]
+    assert bool((spans <= 255).all()) and spans.mean() < 0.9 * 255  # zoomed in: each row covers part of the ramp
+    assert len({round(float(s)) for s in spans}) > 10  # a different box per image
+    whole = batch_scale_crop(images, 1.0, torch.Generator().manual_seed(0))
+    assert (whole[:, 0, 16, -1].float() - whole[:, 0, 16, 0].float()).min() > 0.7 * 255  # min area 1: (almost) all
+
+
+def test_scale_is_a_known_augmentation():
+    assert parse_augment("flip,scale") == ["flip", "scale"]

@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import core.train
 from core.checkpoint import load_checkpoint
 from core.errors import ConfigError, DataError
-import core.train
 from core.train import Cancelled, TrainConfig, lr_factor, main, progressive_size, train
 from tests.conftest import TINY_ARCH
 from tests.fixtures import make_shapes_dataset
@@ -99,6 +99,7 @@ def test_fine_tune_onto_new_classes_with_a_frozen_backbone(tiny_checkpoint, tmp_
     (dict(freeze_backbone=True), "init-from"),
     (dict(label_smoothing=1.5), "label smoothing"),
     (dict(progressive=4), "progressive start size"),
+    (dict(scale_min=0), "scale-min"),
 ])
 def test_absurd_hyper_parameters_are_refused_before_loading_data(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):
@@ -181,7 +182,7 @@ def test_progressive_resizing_trains_small_first_and_ends_at_the_input_size(shap
         return model, kwargs, base
 
     monkeypatch.setattr(core.train, "_build_model", spying_build)
-    result = train(_cfg(shapes_dir, tmp_path / "p", epochs=4, progressive=16))
+    result = train(_cfg(shapes_dir, tmp_path / "p", epochs=4, progressive=16, augment="flip,translate,scale"))
     assert [h["train_size"] for h in result.metrics["history"]] == [16, 16, 24, 32]
     assert seen == {16, 24, 32}
     assert load_checkpoint(tmp_path / "p").config["input_size"] == 32  # served and validated at the full size
