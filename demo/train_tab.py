@@ -369,7 +369,9 @@ def build(ctx) -> dict:
             return gr.skip()
         return counts_markdown(store)
 
-    capture.click(on_capture, inputs=[latest, current], outputs=counts, show_progress="hidden")
+    # "multiple": every click is a snapshot, even one made while the previous one is still being stored (Gradio's
+    # default drops clicks while an event is pending, so a quick visitor lost snapshots on a busy machine).
+    capture.click(on_capture, inputs=[latest, current], outputs=counts, show_progress="hidden", trigger_mode="multiple")
 
     def on_photos(files, cls):
         if not files:

@@ -175,3 +175,11 @@ def test_the_tab_builds_inside_the_app_and_is_absent_without_training(tiny_check
     assert {"teach-capture", "lab-start", "train-cancel", "train-status"} <= ids
     without = build_app(tiny_checkpoint.parent, allow_training=False, runs_dir=tmp_path / "runs")
     assert "lab-start" not in {getattr(b, "elem_id", None) for b in without.blocks.values()}
+
+
+def test_every_capture_click_counts_even_while_the_last_snapshot_is_being_stored(tiny_checkpoint, tmp_path):
+    # Gradio's default trigger mode ("once") drops clicks made while the previous event is pending.
+    app = build_app(tiny_checkpoint.parent, allow_training=True, runs_dir=tmp_path / "runs")
+    capture = next(b for b in app.blocks.values() if getattr(b, "elem_id", None) == "teach-capture")
+    modes = [fn.trigger_mode for fn in app.fns.values() if any(t[0] == capture._id for t in fn.targets)]
+    assert modes == ["multiple"]
