@@ -68,7 +68,7 @@ def _progressive_note(recipe: dict, input_size: int) -> list[str]:
     if not 0 < start < input_size:
         return []
     return [f"Trained with progressive resizing: {start}x{start} images first, growing to {input_size}x{input_size} for "
-            "the last quarter of the epochs. Validation is always measured at the full size, so the curves' early, "
+            "the last epochs. Validation is always measured at the full size, so the curves' early, "
             "low-resolution epochs score low on it.", ""]
 
 

@@ -473,7 +473,7 @@ def progressive_size(epoch: int, epochs: int, start: int, full: int) -> int:
     ramp = max(1, round(PROGRESSIVE_END * epochs))
     if epoch >= ramp:
         return full
-    return min(full, max(start, (start + (full - start) * epoch // ramp) // 8 * 8))
+    return max(start, (start + (full - start) * epoch // ramp) // 8 * 8)  # below full: epoch < ramp
 
 
 def _augment(x: torch.Tensor, augments: list[str], cfg: TrainConfig, scale: float, gen: torch.Generator,
