@@ -33,7 +33,7 @@ import torch  # noqa: E402
 
 import core.data as core_data  # noqa: E402
 import core.evaluate as ce  # noqa: E402
-from core.checkpoint import CheckpointStore, load_checkpoint  # noqa: E402
+from core.checkpoint import CheckpointStore, load_checkpoint, weight_files  # noqa: E402
 from core.data import load_images, load_split, per_class_sample, write_sample_zip  # noqa: E402
 
 
@@ -48,9 +48,11 @@ def _forget_memory_caches() -> None:
 
 def _copy_checkpoint(src: Path, dst: Path, data: str) -> str:
     dst.mkdir(parents=True)
-    for name in ("config.json", "model.safetensors", "metrics.json", ce.SAMPLE_NAME, ce.CACHE_NAME):
+    for name in ("config.json", "metrics.json", ce.SAMPLE_NAME, ce.CACHE_NAME):
         if (src / name).is_file():
             shutil.copy2(src / name, dst / name)
+    for file in weight_files(src):
+        shutil.copy2(file, dst / file.name)
     if (dst / ce.SAMPLE_NAME).is_file():
         return f"{src / ce.SAMPLE_NAME}"
     ckpt = load_checkpoint(dst)

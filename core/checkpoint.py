@@ -2,7 +2,8 @@
 
     config.json         architecture and its options, classes, groups, input size, normalisation,
                         dataset (name, fingerprint, split), training recipe, calibration temperature
-    model.safetensors   the weights (loaded without unpickling anything)
+    model.safetensors   the weights (loaded without unpickling anything); weights over 10 MB continue in
+                        model.2.safetensors, model.3.safetensors, ... (its metadata says how many parts)
     metrics.json        validation figures and the per-epoch history
     README.md           the model card
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from core.errors import CheckpointError
@@ -112,6 +113,41 @@ def state_dict_for_saving(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
+def _parts(state: dict[str, torch.Tensor], limit: int) -> list[dict[str, torch.Tensor]]:
+    """Split the weights, in order, into dicts of at most ``limit`` bytes each (a tensor is never split)."""
+    parts: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if parts[-1] and size + nbytes > limit:
+            parts.append({})
+            size = 0
+        parts[-1][key] = tensor
+        size += nbytes
+    return parts
+
+
+def weight_files(path: str | Path, parts: int | None = None) -> list[Path]:
+    """The weight files of the checkpoint at ``path``: model.safetensors, then model.2.safetensors ... when split.
+    ``parts``: how many (default: as many as model.safetensors' metadata says)."""
+    path = Path(path)
+    if parts is None:
+        parts = _declared_parts(path / "model.safetensors")
+    return [path / "model.safetensors"] + [path / f"model.{i}.safetensors" for i in range(2, parts + 1)]
+
+
+def _declared_parts(first: Path) -> int:
+    try:
+        with safe_open(str(first), framework="pt") as f:
+            return int((f.metadata() or {}).get("parts", 1))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{first} is corrupt ({err})") from err
+
+
+def _is_weight_part(name: str) -> bool:
+    return name.startswith("model.") and name.endswith(".safetensors") and name[6:-12].isdigit()
+
+
 def save_checkpoint(
     path: str | Path, model: torch.nn.Module, config: dict, metrics: dict | None = None,
     card: str | None = None, extra_files: dict[str, Path] | None = None,
@@ -119,14 +155,17 @@ def save_checkpoint(
     """Write the checkpoint folder atomically (build in a temporary sibling, then rename). Returns ``path``.
 
     extra_files: name -> existing file to copy into the folder (a curve plot, an evaluation sample).
-    Raises CheckpointError if a file would exceed 10 MB.
+    Weights too large for one file are split into parts (see ``weight_files``).
+    Raises CheckpointError if another file would exceed 10 MB.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a checkpoint is meant to be shared
     try:
-        save_file(state_dict_for_saving(model), str(tmp / "model.safetensors"), metadata={"format": FORMAT})
+        parts = _parts(state_dict_for_saving(model), int(MAX_FILE_BYTES * 0.95))
+        for file, part in zip(weight_files(tmp, len(parts)), parts, strict=True):
+            save_file(part, str(file), metadata={"format": FORMAT, "parts": str(len(parts))})
         _write_json(tmp / "config.json", config)
         _write_json(tmp / "metrics.json", metrics or {})
         (tmp / "README.md").write_text(card or f"# {path.name}\n\n{config['arch']} on {config.get('dataset', {}).get('name', '?')}\n")
@@ -134,7 +173,7 @@ def save_checkpoint(
             shutil.copy2(src, tmp / name)
         if path.exists():  # keep files we do not write (eval samples, caches) from the previous version
             for old in path.iterdir():
-                if old.is_file() and not (tmp / old.name).exists():
+                if old.is_file() and not (tmp / old.name).exists() and not _is_weight_part(old.name):
                     shutil.copy2(old, tmp / old.name)
         for f in tmp.iterdir():
             if f.is_file() and f.stat().st_size > MAX_FILE_BYTES:
@@ -186,10 +225,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     for key in ("arch", "classes", "input_size", "mean", "std"):
         if key not in config:
             raise CheckpointError(f"{path / 'config.json'} has no {key!r}")
-    try:
-        weights = load_file(str(path / "model.safetensors"))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path / 'model.safetensors'} is corrupt ({err})") from err
+    weights: dict[str, torch.Tensor] = {}
+    for file in weight_files(path):
+        if not file.is_file():
+            raise CheckpointError(f"{file} is missing; {path / 'model.safetensors'} says the weights come in parts")
+        try:
+            weights.update(load_file(str(file)))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise CheckpointError(f"{file} is corrupt ({err})") from err
     model = model_from_config(config)
     try:
         model.load_state_dict(weights)
@@ -204,10 +247,16 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
 
 def weights_sha256(checkpoint_dir: str | Path) -> str:
-    """sha256 of the checkpoint's ``model.safetensors``; caches derived from a model are keyed by it."""
+    """sha256 of the checkpoint's ``model.safetensors`` (of its parts' digests when split); caches derived from
+    a model are keyed by it."""
+    import hashlib
+
     from core.data import file_sha256
 
-    return file_sha256(Path(checkpoint_dir) / "model.safetensors")
+    files = weight_files(checkpoint_dir)
+    if len(files) == 1:
+        return file_sha256(files[0])
+    return hashlib.sha256("".join(file_sha256(f) for f in files).encode()).hexdigest()
 
 
 def list_checkpoints(*dirs: str | Path) -> list[Path]:

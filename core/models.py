@@ -132,19 +132,39 @@ class Residual(nn.Module):
         return x + self.act(self.norm(self.conv(x)))
 
 
+class GroupResidual(nn.Module):
+    """GELU(x + BN(conv(...(x)))): one identity shortcut around ``depth`` convolutions (airbench96's ConvGroup:
+    conv-BN-GELU, then conv-BN, the skip added before the last activation)."""
+
+    def __init__(self, channels: int, depth: int, dirac: bool = False):
+        super().__init__()
+        inner = [ConvBNAct(channels, channels, dirac=dirac) for _ in range(depth - 1)]
+        self.body = nn.Sequential(*inner, conv3x3(channels, channels, dirac=dirac), BatchNorm(channels))
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.body(x))
+
+
 class ResStage(nn.Module):
-    """conv (widen) -> 2x2 max-pool -> BN -> GELU, then ``depth`` residual units at the pooled resolution.
+    """conv (widen) -> 2x2 max-pool -> BN -> GELU, then ``depth`` units at the pooled resolution.
 
-    The layout of airbench's ConvGroup, with the second convolution behind a skip connection."""
+    The layout of airbench's ConvGroup. shortcut: True, each unit behind its own skip connection; False, plain
+    conv-BN-GELU units (airbench94/95); "group", one skip connection around all ``depth`` units (airbench96)."""
 
-    def __init__(self, c_in: int, c_out: int, depth: int, shortcut: bool = True, dirac: bool = False):
+    def __init__(self, c_in: int, c_out: int, depth: int, shortcut: bool | str = True, dirac: bool = False):
         super().__init__()
         self.conv = conv3x3(c_in, c_out, dirac=dirac)
         self.pool = nn.MaxPool2d(2)
         self.norm = BatchNorm(c_out)
         self.act = nn.GELU()
-        unit = (lambda: Residual(c_out, dirac)) if shortcut else (lambda: ConvBNAct(c_out, c_out, dirac=dirac))
-        self.blocks = nn.Sequential(*[unit() for _ in range(depth)])
+        if shortcut == "group":
+            units = [GroupResidual(c_out, depth, dirac)] if depth else []
+        elif shortcut:
+            units = [Residual(c_out, dirac) for _ in range(depth)]
+        else:
+            units = [ConvBNAct(c_out, c_out, dirac=dirac) for _ in range(depth)]
+        self.blocks = nn.Sequential(*units)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.act(self.norm(self.pool(self.conv(x)))))
@@ -169,20 +189,23 @@ class Scale(nn.Module):
 def resnet(
     num_classes: int, input_size: int = 32, widths: tuple[int, ...] = (64, 256, 256), depth: int = 1,
     stem_width: int = 32, stem_stride: int | None = None, dropout: float = 0.0, logit_scale: float = 1 / 9,
-    stem: str = "conv", shortcut: bool = True, dirac: bool = False,
+    stem: str = "conv", shortcut: bool | str = True, dirac: bool = False,
 ) -> StagedNet:
     """A small residual network for 32x32 and 64x64 images (about 2 M parameters at the defaults).
 
     stem: "conv", a 3x3 conv to ``stem_width`` (stride 2 when the input is 64 or larger, so a 64x64 photo
     costs about what a 32x32 one does), or "whiten", airbench's frozen 2x2 whitening conv (24 channels,
     fitted to the training data by ``fit_to_data``); then one ResStage per width, each halving the
-    resolution; then a global max-pool and a linear head. ``depth`` units per stage, residual unless
-    ``shortcut`` is False (airbench's plain conv-BN-GELU). ``dirac``: identity-initialised convolutions.
+    resolution; then a global max-pool and a linear head. ``depth`` units per stage, each residual unless
+    ``shortcut`` is False (airbench's plain conv-BN-GELU) or "group" (one skip around the stage's units, as in
+    airbench96). ``dirac``: identity-initialised convolutions.
     """
     if not widths or any(w < 1 for w in widths) or depth < 0:
         raise ConfigError(f"widths must be positive and depth >= 0, got widths={widths}, depth={depth}")
     if stem not in ("conv", "whiten"):
         raise ConfigError(f"stem must be 'conv' or 'whiten', got {stem!r}")
+    if shortcut not in (True, False, "group"):
+        raise ConfigError(f"shortcut must be true, false or \"group\", got {shortcut!r}")
     stride = stem_stride or (2 if input_size >= 64 else 1)
     if input_size // stride < 2 ** len(widths):
         raise ConfigError(f"input size {input_size} is too small for {len(widths)} stages")

@@ -86,7 +86,8 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
         "",
         f"A `{config['arch']}` classifier for {len(config['classes'])} classes of **{ds.get('name', '?')}**, "
         f"input {config['input_size']}x{config['input_size']} RGB, {metrics.get('parameters', 0):,} parameters. "
-        "Weights in `model.safetensors`; architecture, classes, groups and normalisation in `config.json`.",
+        "Weights in `model.safetensors` (continued in `model.2.safetensors`, ... when over 10 MB); "
+        "architecture, classes, groups and normalisation in `config.json`.",
         "",
         "## Data",
         f"- Source: `{ds.get('source', '?')}` (fingerprint `{ds.get('fingerprint', '?')}`).",

@@ -78,3 +78,29 @@ def test_weights_too_large_for_float32_are_stored_as_float16_and_load_back(tmp_p
     model.eval()
     assert next(ckpt.model.parameters()).dtype == torch.float32
     assert torch.allclose(ckpt.model(x), model(x), atol=1e-2)
+
+
+def test_weights_over_the_file_limit_are_split_into_parts_that_load_back(tmp_path, monkeypatch):
+    import core.checkpoint as cc
+
+    monkeypatch.setattr(cc, "MAX_FILE_BYTES", 2 * 1024 * 1024)  # ~2 M float16 parameters: ~4 MB, so 3 parts
+    model = create_model("resnet", 10, 32)
+    config = build_config("resnet", {}, [str(i) for i in range(10)], 32, [0.5] * 3, [0.25] * 3)
+    save_checkpoint(tmp_path / "big", model, config)
+    files = cc.weight_files(tmp_path / "big")
+    assert [f.name for f in files][:2] == ["model.safetensors", "model.2.safetensors"] and len(files) >= 3
+    assert all(f.stat().st_size <= 2 * 1024 * 1024 for f in files)
+    model.eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.allclose(load_checkpoint(tmp_path / "big").model(x), model(x), atol=1e-2)
+    digest = cc.weights_sha256(tmp_path / "big")
+
+    # saving a smaller model over it leaves no stale part behind
+    save_checkpoint(tmp_path / "big", create_model("resnet", 10, 32, widths=(8, 16)), config | {"arch_kwargs": {"widths": [8, 16]}})
+    assert sorted(p.name for p in (tmp_path / "big").glob("model*.safetensors")) == ["model.safetensors"]
+    assert cc.weights_sha256(tmp_path / "big") != digest
+
+    save_checkpoint(tmp_path / "big", model, config)
+    (tmp_path / "big" / "model.3.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="model.3.safetensors is missing"):
+        load_checkpoint(tmp_path / "big")

@@ -81,3 +81,21 @@ def test_dirac_init_passes_the_input_through_the_first_channels():
 def test_unknown_stem_is_a_clear_error():
     with pytest.raises(ConfigError, match="stem"):
         create_model("resnet", 10, stem="fft")
+
+
+def test_group_shortcut_puts_one_skip_connection_around_the_stage_units():
+    model = create_model("resnet", 10, 32, widths=(8, 16), depth=2, stem_width=8, shortcut="group")
+    groups = [m for m in model.modules() if type(m).__name__ == "GroupResidual"]
+    assert len(groups) == 2 and not any(type(m).__name__ == "Residual" for m in model.modules())
+    group = groups[0].eval()
+    convs = [m for m in group.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 2  # depth convolutions inside the one skip
+    x = torch.randn(1, 8, 6, 6).abs()
+    with torch.no_grad():
+        convs[-1].weight.zero_()
+        group.body[-1].bias.zero_()
+        # with the last convolution silenced the unit is GELU(x): the skip carries x around both convolutions
+        assert torch.allclose(group(x), torch.nn.functional.gelu(x))
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ConfigError, match="shortcut"):
+        create_model("resnet", 10, shortcut="sometimes")
