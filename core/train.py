@@ -7,7 +7,9 @@ The CPU fast path follows airbench: data stays a uint8 tensor and is augmented i
 the model runs channels_last under bfloat16 autocast (where the CPU has native bf16), the learning rate
 follows a one-cycle schedule, and an optional lookahead EMA and flip test-time augmentation add the last
 fraction of a percent. Each epoch ends with a validation pass, an atomic save of the best checkpoint, and a
-resume file, so a killed run continues with ``--resume``.
+resume file, so a killed run continues with ``--resume``. A ``--max-minutes`` limit that falls inside an epoch
+saves the exact position instead (batch, partial figures, random-number state), so a run split over several
+sessions ends with the same model as one run straight through.
 """
 
 from __future__ import annotations
@@ -332,7 +334,9 @@ def train(
 
     history: list[dict] = []
     best = {"val_acc": -1.0, "epoch": 0}
-    first_epoch, step = 0, 0
+    first_epoch, first_batch, step = 0, 0, 0
+    partial = (0, 0, 0.0)  # seen, correct, loss sum of an epoch a time limit interrupted
+    gen = torch.Generator().manual_seed(cfg.seed + 1000 * rank)
     resume_file = _resume_path(output_dir)
     if cfg.resume and resume_file.exists():
         state = torch.load(resume_file, map_location="cpu", weights_only=True)
@@ -341,7 +345,12 @@ def train(
         if lookahead and "lookahead" in state:
             lookahead.avg = state["lookahead"]
         history, best, first_epoch, step = state["history"], state["best"], state["epoch"], state["step"]
+        first_batch, partial = state.get("batch", 0), tuple(state.get("partial", partial))
+        if world == 1 and "rng" in state:  # the same augmentations as an uninterrupted run
+            gen.set_state(state["rng"]["augment"])
+            torch.set_rng_state(state["rng"]["torch"])
         start_time -= state.get("seconds", 0.0)
+    first_step = step
 
     config = build_config(arch, arch_kwargs, train_set.classes, train_set.input_size, mean, std, train_set.groups,
                           dataset={"name": train_set.name, "source": str(cfg.data), "fingerprint": train_set.fingerprint,
@@ -353,7 +362,6 @@ def train(
             "val_images": len(val_set), "classes": train_set.classes, "parameters": count_parameters(model),
             "device": str(device), "bf16": use_bf16, "world_size": world})
 
-    gen = torch.Generator().manual_seed(cfg.seed + 1000 * rank)
     base_flip = torch.rand(len(train_set), generator=torch.Generator().manual_seed(cfg.seed + 17)) < 0.5
     stopped = None
     frozen = cfg.freeze_backbone
@@ -361,8 +369,9 @@ def train(
         _set_train_mode(model, frozen)
         perm = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
         size = progressive_size(epoch, cfg.epochs, cfg.progressive, train_set.input_size)
-        seen, correct, loss_sum = 0, 0, 0.0
-        for i in range(steps_per_epoch):
+        seen, correct, loss_sum = partial if epoch == first_epoch else (0, 0, 0.0)
+        batches_done = first_batch if epoch == first_epoch else 0
+        for i in range(batches_done, steps_per_epoch):
             if stop_requested():
                 raise Cancelled("training was cancelled")
             idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size][rank * per_rank_batch:(rank + 1) * per_rank_batch]
@@ -404,11 +413,28 @@ def train(
                 report({"event": "step", "epoch": epoch + 1, "epochs": cfg.epochs, "step": i + 1,
                         "steps_per_epoch": steps_per_epoch, "loss": loss_sum / seen, "acc": correct / seen,
                         "lr": optimizer.param_groups[-1]["lr"], "elapsed": elapsed,
-                        "remaining": elapsed / max(1, step - first_epoch * steps_per_epoch) * (total_steps - step)})
+                        "remaining": elapsed / max(1, step - first_step) * (total_steps - step)})
+            batches_done = i + 1
             if cfg.max_minutes and _any_rank(time.time() - start_time > cfg.max_minutes * 60, world):
                 stopped = "time limit"
                 break
+        if stopped and batches_done < steps_per_epoch:
+            # Inside an epoch: keep the exact position (the weights as they train, not their average) so that
+            # --resume finishes this epoch's remaining batches; no validation row for half an epoch.
+            if rank == 0:
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
+                            "best": best, "epoch": epoch, "batch": batches_done, "step": step,
+                            "partial": [seen, correct, loss_sum], "seconds": time.time() - start_time,
+                            "rng": {"augment": gen.get_state(), "torch": torch.get_rng_state()},
+                            **({"lookahead": lookahead.avg} if lookahead else {})}, resume_file)
+                if not output_dir.exists():  # stopped before the first epoch ended: still leave a usable model
+                    if lookahead:
+                        lookahead.update(model, decay=1.0)
+                    _save(output_dir, model, config, history, best, start_time)
+            break
+        raw_weights = None  # what training continues from, when the model below becomes the average
         if lookahead and (stopped or epoch == cfg.epochs - 1):
+            raw_weights = {k: v.clone() for k, v in model.state_dict().items()} if stopped else None
             lookahead.update(model, decay=1.0)
 
         # -- validate (every rank computes the same figures; rank 0 writes)
@@ -426,8 +452,9 @@ def train(
         if rank == 0:
             if improved or not output_dir.exists():
                 _save(output_dir, model, config, history, best, start_time)
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
-                        "best": best, "epoch": epoch + 1, "step": step, "seconds": time.time() - start_time,
+            torch.save({"model": raw_weights or model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "history": history, "best": best, "epoch": epoch + 1, "step": step, "seconds": time.time() - start_time,
+                        "rng": {"augment": gen.get_state(), "torch": torch.get_rng_state()},
                         **({"lookahead": lookahead.avg} if lookahead else {})}, resume_file)
         if not stopped and cfg.early_stop and epoch + 1 - best["epoch"] >= cfg.early_stop:
             stopped = "early stop"
@@ -531,10 +558,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--input-size", type=int, default=d.input_size)
     p.add_argument("--merge", default=d.merge, help='merge classes: "new=a,b;other=c,d"')
-    p.add_argument("--resume", action="store_true", help="continue a killed run from its last finished epoch")
+    p.add_argument("--resume", action="store_true", help="continue a killed run from its last finished epoch"
+                   " (or from the batch where --max-minutes stopped it)")
     p.add_argument("--init-from", default=d.init_from, help="checkpoint folder to fine-tune")
     p.add_argument("--freeze-backbone", action="store_true")
-    p.add_argument("--max-minutes", type=float, default=d.max_minutes)
+    p.add_argument("--max-minutes", type=float, default=d.max_minutes,
+                   help="stop after this many minutes in all (resumes included); --resume continues from there")
     p.add_argument("--early-stop", type=int, default=d.early_stop, metavar="PATIENCE")
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--no-bf16", dest="bf16", action="store_false", default=None)

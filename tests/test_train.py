@@ -3,8 +3,10 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -71,6 +73,35 @@ def test_time_limit_stops_cleanly_with_a_valid_checkpoint(shapes_dir, tmp_path):
     assert result.stopped_early == "time limit"
     assert len(result.metrics["history"]) <= 3  # a tiny epoch can finish inside 30 ms; 50 never do
     assert load_checkpoint(tmp_path / "m").classes == ["circle", "cross", "square", "triangle"]
+
+
+def test_a_time_limit_inside_an_epoch_resumes_into_the_same_model_as_an_uninterrupted_run(
+        shapes_dir, tmp_path, monkeypatch):
+    cfg = _cfg(shapes_dir, tmp_path / "straight", epochs=3, optimizer="sgd", lr=0.05, lookahead=True,
+               augment="flip,translate,cutout", cutmix=1.0)
+    straight = train(cfg)
+
+    offset = {"seconds": 0.0}  # a clock that jumps an hour ahead after the second batch of the second epoch
+    monkeypatch.setattr(core.train, "time", SimpleNamespace(time=lambda: time.time() + offset["seconds"]))
+
+    def jump(event):
+        if event["event"] == "step" and (event["epoch"], event["step"]) == (2, 2):
+            offset["seconds"] = 3600.0
+
+    out = tmp_path / "interrupted"
+    stopped = train(replace(cfg, output_dir=str(out), max_minutes=30), on_progress=jump)
+    assert stopped.stopped_early == "time limit"
+    assert [h["epoch"] for h in stopped.metrics["history"]] == [1]  # no validation row for half an epoch
+    state = torch.load(tmp_path / ".interrupted.resume.pt", weights_only=True)
+    assert (state["epoch"], state["batch"]) == (1, 2)
+    monkeypatch.undo()
+
+    resumed = train(replace(cfg, output_dir=str(out), resume=True))
+    def without_time(history):
+        return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+    assert without_time(resumed.metrics["history"]) == without_time(straight.metrics["history"])
+    a, b = load_file(str(straight.output_dir / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_early_stop_after_patience(shapes_dir, tmp_path):
