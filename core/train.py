@@ -422,11 +422,8 @@ def train(
             # Inside an epoch: keep the exact position (the weights as they train, not their average) so that
             # --resume finishes this epoch's remaining batches; no validation row for half an epoch.
             if rank == 0:
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
-                            "best": best, "epoch": epoch, "batch": batches_done, "step": step,
-                            "partial": [seen, correct, loss_sum], "seconds": time.time() - start_time,
-                            "rng": {"augment": gen.get_state(), "torch": torch.get_rng_state()},
-                            **({"lookahead": lookahead.avg} if lookahead else {})}, resume_file)
+                _save_resume(resume_file, model.state_dict(), optimizer, lookahead, gen, history, best, start_time,
+                             epoch=epoch, step=step, batch=batches_done, partial=[seen, correct, loss_sum])
                 if not output_dir.exists():  # stopped before the first epoch ended: still leave a usable model
                     if lookahead:
                         lookahead.update(model, decay=1.0)
@@ -452,10 +449,8 @@ def train(
         if rank == 0:
             if improved or not output_dir.exists():
                 _save(output_dir, model, config, history, best, start_time)
-            torch.save({"model": raw_weights or model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "history": history, "best": best, "epoch": epoch + 1, "step": step, "seconds": time.time() - start_time,
-                        "rng": {"augment": gen.get_state(), "torch": torch.get_rng_state()},
-                        **({"lookahead": lookahead.avg} if lookahead else {})}, resume_file)
+            _save_resume(resume_file, raw_weights or model.state_dict(), optimizer, lookahead, gen, history, best,
+                         start_time, epoch=epoch + 1, step=step)
         if not stopped and cfg.early_stop and epoch + 1 - best["epoch"] >= cfg.early_stop:
             stopped = "early stop"
         if stopped:
@@ -515,6 +510,17 @@ def _augment(x: torch.Tensor, augments: list[str], cfg: TrainConfig, scale: floa
     if "translate" in augments and cfg.translate > 0:
         x = batch_translate(x, max(1, round(cfg.translate * scale)), gen)
     return x
+
+
+def _save_resume(path: Path, weights: dict, optimizer: torch.optim.Optimizer, lookahead: Lookahead | None,
+                 gen: torch.Generator, history: list[dict], best: dict, start_time: float, *, epoch: int, step: int,
+                 batch: int = 0, partial: list | None = None) -> None:
+    """What --resume continues from: epoch (0-based) and batch are the next ones to train; partial holds the seen,
+    correct and loss-sum figures of that epoch so far; the random-number states make the rest of the run identical."""
+    torch.save({"model": weights, "optimizer": optimizer.state_dict(), "history": history, "best": best,
+                "epoch": epoch, "batch": batch, "step": step, "partial": partial or [0, 0, 0.0],
+                "seconds": time.time() - start_time, "rng": {"augment": gen.get_state(), "torch": torch.get_rng_state()},
+                **({"lookahead": lookahead.avg} if lookahead else {})}, path)
 
 
 def _save(output_dir: Path, model: nn.Module, config: dict, history: list[dict], best: dict, start_time: float) -> None:
