@@ -9,7 +9,8 @@ follows a one-cycle schedule, and an optional lookahead EMA and flip test-time a
 fraction of a percent. Each epoch ends with a validation pass, an atomic save of the best checkpoint, and a
 resume file, so a killed run continues with ``--resume``. A ``--max-minutes`` limit that falls inside an epoch
 saves the exact position instead (batch, partial figures, random-number state), so a run split over several
-sessions ends with the same model as one run straight through.
+sessions ends with the same model and history as one run straight through (in a single process; under torchrun the
+augmentations after a resume differ).
 """
 
 from __future__ import annotations
@@ -419,19 +420,15 @@ def train(
                 stopped = "time limit"
                 break
         if stopped and batches_done < steps_per_epoch:
-            # Inside an epoch: keep the exact position (the weights as they train, not their average) so that
-            # --resume finishes this epoch's remaining batches; no validation row for half an epoch.
+            # Inside an epoch: keep the exact position so that --resume finishes this epoch's remaining batches;
+            # no validation row for half an epoch. The checkpoint on disk stays the best finished epoch's.
             if rank == 0:
                 _save_resume(resume_file, model.state_dict(), optimizer, lookahead, gen, history, best, start_time,
                              epoch=epoch, step=step, batch=batches_done, partial=[seen, correct, loss_sum])
                 if not output_dir.exists():  # stopped before the first epoch ended: still leave a usable model
-                    if lookahead:
-                        lookahead.update(model, decay=1.0)
                     _save(output_dir, model, config, history, best, start_time)
             break
-        raw_weights = None  # what training continues from, when the model below becomes the average
-        if lookahead and (stopped or epoch == cfg.epochs - 1):
-            raw_weights = {k: v.clone() for k, v in model.state_dict().items()} if stopped else None
+        if lookahead and epoch == cfg.epochs - 1:  # not at a time limit: the run goes on from the weights as they are
             lookahead.update(model, decay=1.0)
 
         # -- validate (every rank computes the same figures; rank 0 writes)
@@ -449,8 +446,8 @@ def train(
         if rank == 0:
             if improved or not output_dir.exists():
                 _save(output_dir, model, config, history, best, start_time)
-            _save_resume(resume_file, raw_weights or model.state_dict(), optimizer, lookahead, gen, history, best,
-                         start_time, epoch=epoch + 1, step=step)
+            _save_resume(resume_file, model.state_dict(), optimizer, lookahead, gen, history, best, start_time,
+                         epoch=epoch + 1, step=step)
         if not stopped and cfg.early_stop and epoch + 1 - best["epoch"] >= cfg.early_stop:
             stopped = "early stop"
         if stopped:

@@ -75,25 +75,31 @@ def test_time_limit_stops_cleanly_with_a_valid_checkpoint(shapes_dir, tmp_path):
     assert load_checkpoint(tmp_path / "m").classes == ["circle", "cross", "square", "triangle"]
 
 
-def test_a_time_limit_inside_an_epoch_resumes_into_the_same_model_as_an_uninterrupted_run(
-        shapes_dir, tmp_path, monkeypatch):
-    cfg = _cfg(shapes_dir, tmp_path / "straight", epochs=3, optimizer="sgd", lr=0.05, lookahead=True,
+@pytest.mark.parametrize("where", ["inside", "end"])  # the limit falls inside the 2nd epoch, or at its last batch
+def test_a_time_limit_resumes_into_the_same_model_as_an_uninterrupted_run(shapes_dir, tmp_path, monkeypatch, where):
+    # batches of 12: 7 a epoch, so an epoch does not end on a lookahead update (every 5 steps)
+    cfg = _cfg(shapes_dir, tmp_path / "straight", epochs=3, batch_size=12, optimizer="sgd", lr=0.05, lookahead=True,
                augment="flip,translate,cutout", cutmix=1.0)
     straight = train(cfg)
 
-    offset = {"seconds": 0.0}  # a clock that jumps an hour ahead after the second batch of the second epoch
+    offset = {"seconds": 0.0}  # a clock that jumps an hour ahead after one batch of the second epoch
     monkeypatch.setattr(core.train, "time", SimpleNamespace(time=lambda: time.time() + offset["seconds"]))
 
     def jump(event):
-        if event["event"] == "step" and (event["epoch"], event["step"]) == (2, 2):
+        last = event.get("steps_per_epoch") if where == "end" else 2
+        if event["event"] == "step" and (event["epoch"], event["step"]) == (2, last):
             offset["seconds"] = 3600.0
 
     out = tmp_path / "interrupted"
     stopped = train(replace(cfg, output_dir=str(out), max_minutes=30), on_progress=jump)
     assert stopped.stopped_early == "time limit"
-    assert [h["epoch"] for h in stopped.metrics["history"]] == [1]  # no validation row for half an epoch
     state = torch.load(tmp_path / ".interrupted.resume.pt", weights_only=True)
-    assert (state["epoch"], state["batch"]) == (1, 2)
+    if where == "inside":
+        assert [h["epoch"] for h in stopped.metrics["history"]] == [1]  # no validation row for half an epoch
+        assert (state["epoch"], state["batch"]) == (1, 2)
+    else:
+        assert [h["epoch"] for h in stopped.metrics["history"]] == [1, 2]
+        assert (state["epoch"], state["batch"]) == (2, 0)
     monkeypatch.undo()
 
     resumed = train(replace(cfg, output_dir=str(out), resume=True))
