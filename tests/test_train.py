@@ -77,7 +77,7 @@ def test_time_limit_stops_cleanly_with_a_valid_checkpoint(shapes_dir, tmp_path):
 
 @pytest.mark.parametrize("where", ["inside", "end"])  # the limit falls inside the 2nd epoch, or at its last batch
 def test_a_time_limit_resumes_into_the_same_model_as_an_uninterrupted_run(shapes_dir, tmp_path, monkeypatch, where):
-    # batches of 12: 7 a epoch, so an epoch does not end on a lookahead update (every 5 steps)
+    # batches of 12: 7 per epoch, so an epoch does not end on a lookahead update (every 5 steps)
     cfg = _cfg(shapes_dir, tmp_path / "straight", epochs=3, batch_size=12, optimizer="sgd", lr=0.05, lookahead=True,
                augment="flip,translate,cutout", cutmix=1.0)
     straight = train(cfg)
