@@ -82,7 +82,7 @@ def test_a_time_limit_resumes_into_the_same_model_as_an_uninterrupted_run(shapes
                augment="flip,translate,cutout", cutmix=1.0)
     straight = train(cfg)
 
-    offset = {"seconds": 0.0}  # a clock that jumps an hour ahead after one batch of the second epoch
+    offset = {"seconds": 0.0}  # a clock that jumps an hour ahead at the chosen batch of the second epoch
     monkeypatch.setattr(core.train, "time", SimpleNamespace(time=lambda: time.time() + offset["seconds"]))
 
     def jump(event):
