@@ -5,6 +5,7 @@
 # with MAX_MINUTES set to (minutes already trained + minutes this session can spare); --max-minutes counts the whole
 # run, and --resume continues from the exact batch the limit stopped at.
 # Promoted by hand only if it beats the shipped checkpoint (93.38% with tta 2) on validation.
+# Result (sessions 12-13, 195.8 min): 93.26% with tta 2, not promoted.
 cd "$(dirname "$0")/.."
 while pgrep -f "logs/queue15.sh" > /dev/null; do sleep 20; done
 export OMP_WAIT_POLICY=PASSIVE
