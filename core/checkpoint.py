@@ -3,7 +3,9 @@
     config.json         architecture and its options, classes, groups, input size, normalisation,
                         dataset (name, fingerprint, split), training recipe, calibration temperature
     model.safetensors   the weights (loaded without unpickling anything); weights over 10 MB continue in
-                        model.2.safetensors, model.3.safetensors, ... (its metadata says how many parts)
+                        model.2.safetensors, model.3.safetensors, ... (its metadata says how many parts);
+                        an ensemble's members are ``members.0.*``, ``members.1.*`` ..., and with
+                        "weight_format": "int8" the larger tensors are int8 with per-channel scales
     metrics.json        validation figures and the per-epoch history
     README.md           the model card
 
@@ -25,11 +27,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from core.errors import CheckpointError
-from core.models import create_model
+from core.models import Ensemble, create_model
 
 FORMAT = "what-the-cnn-sees/1"
 REQUIRED_FILES = ("config.json", "model.safetensors")
 MAX_FILE_BYTES = 10 * 1024 * 1024  # a Hugging Face Space takes files up to 10 MB without LFS
+INT8 = "int8"  # config.json "weight_format": weights stored by quantize_int8
+INT8_SCALE = ".int8_scale"
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
@@ -94,19 +98,55 @@ def build_config(
 
 
 def model_from_config(config: dict) -> torch.nn.Module:
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in config.get("arch_kwargs", {}).items()}
-    return create_model(config["arch"], num_classes=len(config["classes"]), input_size=config["input_size"], **kwargs)
+    """The network config.json describes (untrained); an Ensemble when it lists ``members``."""
+    specs = config.get("members") or [config]
+    nets = []
+    for spec in specs:
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.get("arch_kwargs", {}).items()}
+        nets.append(create_model(spec["arch"], num_classes=len(config["classes"]), input_size=config["input_size"], **kwargs))
+    return Ensemble(nets) if config.get("members") else nets[0]
 
 
-def state_dict_for_saving(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def quantize_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weight matrices and filters (float, 2+ dims, 1024+ values) as int8 with one float32 scale per output
+    channel under ``<name>.int8_scale``; a quarter of float32's bytes. Smaller tensors (BatchNorm, biases, the
+    whitening filters) stay float32."""
+    out = {}
+    for key, v in state.items():
+        if v.is_floating_point() and v.dim() >= 2 and v.numel() >= 1024:
+            w = v.float()
+            scale = w.flatten(1).abs().amax(dim=1).clamp_min(1e-12) / 127
+            out[key] = (w / scale.view(-1, *[1] * (w.dim() - 1))).round().clamp(-127, 127).to(torch.int8)
+            out[key + INT8_SCALE] = scale
+        else:
+            out[key] = v.float() if v.is_floating_point() else v
+    return out
+
+
+def dequantize_int8(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Undo ``quantize_int8`` (a no-op on weights stored as floats)."""
+    out = {k: v for k, v in weights.items() if not k.endswith(INT8_SCALE)}
+    for key, scale in weights.items():
+        if key.endswith(INT8_SCALE):
+            name = key[: -len(INT8_SCALE)]
+            if name not in out or out[name].shape[:1] != scale.shape:
+                raise CheckpointError(f"the int8 weights have a scale {key!r} without a matching tensor")
+            w = out[name].float()
+            out[name] = w * scale.float().view(-1, *[1] * (w.dim() - 1))
+    return out
+
+
+def state_dict_for_saving(model: torch.nn.Module, weight_format: str | None = None) -> dict[str, torch.Tensor]:
     """The weights as contiguous CPU tensors, without DDP prefixes.
 
     Floating-point tensors are stored as float16 when float32 would not fit the 10 MB file limit (a
     Space rejects larger files); loading casts them back to float32, which changes accuracy by far less
-    than the validation noise.
+    than the validation noise. ``weight_format`` "int8": see ``quantize_int8`` (shipped ensembles use it).
     """
     module = getattr(model, "module", model)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
+    if weight_format == INT8:
+        return quantize_int8(state)
     float_bytes = sum(v.numel() * 4 for v in state.values() if v.is_floating_point())
     if float_bytes > MAX_FILE_BYTES * 0.95:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
@@ -163,7 +203,7 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a checkpoint is meant to be shared
     try:
-        parts = _parts(state_dict_for_saving(model), int(MAX_FILE_BYTES * 0.95))
+        parts = _parts(state_dict_for_saving(model, config.get("weight_format")), int(MAX_FILE_BYTES * 0.95))
         for file, part in zip(weight_files(tmp, len(parts)), parts, strict=True):
             save_file(part, str(file), metadata={"format": FORMAT, "parts": str(len(parts))})
         _write_json(tmp / "config.json", config)
@@ -235,7 +275,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             raise CheckpointError(f"{file} is corrupt ({err})") from err
     model = model_from_config(config)
     try:
-        model.load_state_dict(weights)
+        model.load_state_dict(dequantize_int8(weights))
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0]
         raise CheckpointError(

@@ -27,6 +27,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from core.checkpoint import Checkpoint, weights_sha256
 from core.data import ImageSet, align_classes, cache_dir, file_sha256, load_images
 from core.errors import CheckpointError, ConfigError, DataError
+from core.models import members
 
 # ---------------------------------------------------------------------------------------------------------------
 # Setup
@@ -73,11 +74,13 @@ def _replica(model: torch.nn.Module) -> tuple[torch.nn.Module, threading.Lock]:
         return entry
 
 
-def _layer(model: torch.nn.Module, layer: str | None) -> torch.nn.Module:
+def _layers(model: torch.nn.Module, layer: str | None) -> list[torch.nn.Module]:
+    """The stage ``layer`` (default: the last conv stage) of each network in ``model``: one for a single network,
+    one per member for an ensemble, whose CAM is then the mean of its members' CAMs."""
     names = model.conv_stage_names()
     name = layer or names[-1]
     try:
-        return model.get_submodule(name)
+        return [net.get_submodule(name) for net in members(model)]
     except AttributeError as err:
         raise ConfigError(f"the model has no layer {name!r}; choose one of {', '.join(names)}") from err
 
@@ -113,11 +116,11 @@ def cam_and_logits(
     model, lock = _replica(ckpt.model)
     x = tensor.detach().float()
     with lock, torch.enable_grad():
-        target_layer = _layer(model, layer)
+        target_layers = _layers(model, layer)
         # The weights are frozen, so nothing before the target layer needs a graph: this hook (registered
         # before the CAM's own, so they see its result) restarts autograd at the layer's output. Backward
         # then runs only through the layers after it, several times cheaper than back to the input.
-        cut = target_layer.register_forward_hook(lambda module, args, out: out.detach().requires_grad_(True))
+        cuts = [t.register_forward_hook(lambda module, args, out: out.detach().requires_grad_(True)) for t in target_layers]
         try:
             if all(t is None for t in targets):
                 chosen = None  # the CAM explains each image's top class from its own forward pass
@@ -128,13 +131,14 @@ def cam_and_logits(
                     targets = [t if t is not None else top[i] for i, t in enumerate(targets)]
                 chosen = [ClassifierOutputTarget(int(t)) for t in targets]
             cams = None
-            with cam_class(model=model, target_layers=[target_layer]) as cam:
+            with cam_class(model=model, target_layers=target_layers) as cam:
                 if method in SLOW_METHODS:
                     cam.batch_size = 64  # fewer, larger batches of masked inputs
                 cams = cam(input_tensor=x, targets=chosen)
                 logits = cam.outputs.detach().float()
         finally:
-            cut.remove()
+            for cut in cuts:
+                cut.remove()
         if cams is None:  # BaseCAM.__exit__ swallows IndexError; report it instead of returning nothing
             raise ConfigError(f"{method} failed on layer {layer or 'default'}")
     cams = np.nan_to_num(np.asarray(cams, dtype=np.float32))

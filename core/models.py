@@ -7,6 +7,7 @@ architecture. ``describe_stages`` gives each stage's output shape and parameter 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -260,6 +261,38 @@ def _ordered(layers: dict[str, nn.Module]):
     from collections import OrderedDict
 
     return OrderedDict(layers)
+
+
+class Ensemble(nn.Module):
+    """Several networks trained for the same classes on the same data, voting: the output is the log of their
+    mean probabilities, so a softmax of it gives the averaged prediction (and temperature scaling still applies).
+
+    The explanation views need one network to look inside: ``named_stages``, ``conv_stage_names`` and
+    ``first_conv`` are those of the first member (Grad-CAM averages over all members, see core.explain)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        if not members:
+            raise ConfigError("an ensemble needs at least one network")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logp = torch.stack([m(x).float().log_softmax(dim=1) for m in self.members])
+        return torch.logsumexp(logp, dim=0) - math.log(len(self.members))
+
+    def named_stages(self) -> list[tuple[str, nn.Module]]:
+        return self.members[0].named_stages()
+
+    def conv_stage_names(self) -> list[str]:
+        return self.members[0].conv_stage_names()
+
+    def first_conv(self) -> nn.Conv2d:
+        return self.members[0].first_conv()
+
+
+def members(model: nn.Module) -> list[nn.Module]:
+    """The networks that make up ``model``: its members for an Ensemble, else the model itself."""
+    return list(model.members) if isinstance(model, Ensemble) else [model]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def plot_history(history: list[dict], path: Path) -> Path:
     return path
 
 
-def train_command(name: str, config: dict, defaults: dict | None = None) -> str:
+def train_command(name: str, config: dict, defaults: dict | None = None, output_dir: str | None = None) -> str:
     """The ``python -m core.train`` command that reproduces a checkpoint from its recorded recipe.
 
     defaults: the TrainConfig defaults as a dict (the trainer passes its own, so that a long run never re-imports
@@ -39,7 +40,8 @@ def train_command(name: str, config: dict, defaults: dict | None = None) -> str:
     """
     r = config.get("recipe", {})
     defaults = _defaults() if defaults is None else defaults
-    parts = ["python -m core.train", f"--data {shlex.quote(str(r.get('data', '?')))}", f"--output-dir checkpoints/{name}"]
+    parts = ["python -m core.train", f"--data {shlex.quote(str(r.get('data', '?')))}",
+             f"--output-dir {output_dir or f'checkpoints/{name}'}"]
     for key, value in r.items():
         if key in ("data", "output_dir") or value == defaults.get(key) or value is None:
             continue
@@ -47,8 +49,6 @@ def train_command(name: str, config: dict, defaults: dict | None = None) -> str:
         if isinstance(value, bool):
             parts.append(flag if value else "")
         elif isinstance(value, dict):
-            import json
-
             parts.append(f"{flag} {shlex.quote(json.dumps(value))}")
         else:
             parts.append(f"{flag} {shlex.quote(str(value))}")
@@ -76,18 +76,56 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
+def _ensemble_reproduce(name: str, config: dict, metrics: dict, defaults: dict | None) -> list[str]:
+    """The model card's Reproduce section for an ensemble: each member's commands, then the one combining them."""
+    members = config["members"]
+    out = [f"runs/{m.get('source') or f'member{i}'}" for i, m in enumerate(members, start=1)]
+    commands = []
+    for m, folder in zip(members, out, strict=True):
+        commands += [s["command"] for s in m.get("lineage") or []]
+        commands.append(train_command(name, {"recipe": m.get("recipe", {})}, defaults, output_dir=folder))
+    combine = (f"python -m core.ensemble {' '.join(out)} --output-dir checkpoints/{name}"
+               + (f" --tta {metrics['tta']}" if metrics.get("tta") is not None else "")
+               + (" --int8" if config.get("weight_format") == "int8" else ""))
+    rows = [f"| {i} | `{folder}` | {m['arch']} `{json.dumps(m.get('arch_kwargs', {}))}` | {m.get('parameters') or 0:,} | "
+            f"{m.get('epochs_run', '?')} | {(m.get('train_seconds') or 0) / 60:.1f} | {_pct(m.get('val_top1'))} (tta {m.get('tta')}) |"
+            for i, (m, folder) in enumerate(zip(members, out, strict=True), start=1)]
+    return [
+        "",
+        "## Reproduce",
+        f"Train the {len(members)} members (in any order), then combine them:",
+        "```",
+        *commands,
+        combine,
+        "```",
+        "",
+        "| member | trained as | architecture | parameters | epochs | minutes | its own validation top-1 |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Training time on this machine (2 CPU cores, shared with other work while it ran): "
+        f"{metrics.get('train_seconds', 0) / 60:.1f} minutes for all members. The curves below are member 1's.",
+    ]
+
+
 def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = None) -> str:
     """README.md text for a checkpoint: data, split, command, recipe, time, results, weaknesses."""
     ds, val = config.get("dataset", {}), metrics.get("val", {})
     cal = metrics.get("val_calibrated", {})
     groups = config.get("groups") or {}
+    members = config.get("members") or []
+    what = (f"An ensemble of {len(members)} networks that vote (their probabilities averaged), a classifier"
+            if members else f"A `{config['arch']}` classifier")
     lines = [
         f"# {name}",
         "",
-        f"A `{config['arch']}` classifier for {len(config['classes'])} classes of **{ds.get('name', '?')}**, "
+        f"{what} for {len(config['classes'])} classes of **{ds.get('name', '?')}**, "
         f"input {config['input_size']}x{config['input_size']} RGB, {metrics.get('parameters', 0):,} parameters. "
-        "Weights in `model.safetensors` (continued in `model.2.safetensors`, ... when over 10 MB); "
-        "architecture, classes, groups and normalisation in `config.json`.",
+        "Weights in `model.safetensors` (continued in `model.2.safetensors`, ... when over 10 MB"
+        + (", stored as int8 with a float32 scale per output channel" if config.get("weight_format") == "int8" else "")
+        + "); architecture, classes, groups and normalisation in `config.json`."
+        + (" The app's inside views (feature maps, filters, top images) show member 1; its Grad-CAM averages "
+           "the members' maps." if members else ""),
         "",
         "## Data",
         f"- Source: `{ds.get('source', '?')}` (fingerprint `{ds.get('fingerprint', '?')}`).",
@@ -100,7 +138,7 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
         lines.append("- Groups: " + "; ".join(f"**{g}**: {', '.join(m)}" for g, m in groups.items()) + ".")
     stages = config.get("lineage") or []  # earlier training stages this checkpoint was fine-tuned from
     total_seconds = metrics.get("train_seconds", 0) + sum(s.get("train_seconds", 0) for s in stages)
-    lines += [
+    lines += _ensemble_reproduce(name, config, metrics, defaults) if members else [
         "",
         "## Reproduce",
         "Run these in order (each later stage fine-tunes the checkpoint the one before wrote):" if stages else "",
@@ -117,6 +155,8 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
         + (" in all; the last stage " if stages else ", ")
         + f"{metrics.get('epochs_run', '?')} epochs (best epoch {metrics.get('best_epoch', '?')})"
         + (f", stopped by {metrics['stopped_early']}" if metrics.get("stopped_early") else "") + ".",
+    ]
+    lines += [
         "",
         "## Validation results",
         f"Measured on the {val.get('n', '?')} held-out validation images"

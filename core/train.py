@@ -34,7 +34,7 @@ from core.checkpoint import Checkpoint, build_config, load_checkpoint, save_chec
 from core.data import ImageSet, channel_stats, load_train_val, parse_merge, resize_images
 from core.errors import ConfigError, UserError
 from core.evaluate import fit_temperature, predict_logits, summarize
-from core.models import count_parameters, create_model, fit_to_data, whitening_biases
+from core.models import count_parameters, create_model, fit_to_data, members, whitening_biases
 from core.predict import to_model_input
 from core.report import model_card, plot_history
 
@@ -74,7 +74,8 @@ class TrainConfig:
     norm_bias_lr_scale: float = 1.0  # SGD only: learning-rate multiplier for BatchNorm biases (airbench uses 64)
     tta: int = 1  # test-time augmentation for the final validation: 0 none, 1 mirror, 2 mirror + shifts
     val_fraction: float = 0.1
-    seed: int = 0
+    seed: int = 0  # initialisation, data order and augmentation
+    split_seed: int | None = None  # the validation split's seed; None: the same as seed
     input_size: int | None = None  # None: the data's own size (or the --init-from checkpoint's)
     merge: str = ""  # merge classes: "vehicle=automobile,truck;pets=cat,dog"
     resume: bool = False
@@ -240,7 +241,7 @@ def _build_model(cfg: TrainConfig, train_set: ImageSet) -> tuple[nn.Module, dict
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
         return create_model(cfg.arch, len(train_set.classes), train_set.input_size, **kwargs), kwargs, None
     base = load_checkpoint(cfg.init_from)
-    model = base.model
+    model = members(base.model)[0]  # an ensemble is fine-tuned from its first network (config's arch is that one's)
     kwargs = dict(base.config.get("arch_kwargs", {}))
     if train_set.classes != base.classes:  # a new head for the new class list
         head = model.head if hasattr(model, "head") else list(model.children())[-1]
@@ -305,7 +306,8 @@ def train(
     if cfg.init_from and input_size is None:
         input_size = int(json.loads((Path(cfg.init_from) / "config.json").read_text())["input_size"])
     merge = parse_merge(cfg.merge) if cfg.merge else None
-    train_set, val_set = data or load_train_val(cfg.data, cfg.val_fraction, cfg.seed, input_size, merge)
+    split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
+    train_set, val_set = data or load_train_val(cfg.data, cfg.val_fraction, split_seed, input_size, merge)
     if len(train_set.classes) < 2:
         raise ConfigError("a classifier needs at least two classes")
     if input_size and train_set.input_size != input_size:
@@ -355,7 +357,7 @@ def train(
 
     config = build_config(arch, arch_kwargs, train_set.classes, train_set.input_size, mean, std, train_set.groups,
                           dataset={"name": train_set.name, "source": str(cfg.data), "fingerprint": train_set.fingerprint,
-                                   "val_fraction": cfg.val_fraction, "seed": cfg.seed, "merge": cfg.merge,
+                                   "val_fraction": cfg.val_fraction, "seed": split_seed, "merge": cfg.merge,
                                    "train_images": len(train_set), "val_images": len(val_set)},
                           recipe={**{k: v for k, v in asdict(cfg).items() if k not in ("resume", "threads", "log_every")},
                                   "arch": arch, "arch_kwargs": arch_kwargs})  # the real ones, also with --init-from
@@ -558,7 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--norm-bias-lr-scale", type=float, default=d.norm_bias_lr_scale)
     p.add_argument("--tta", type=int, default=d.tta)
     p.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="initialisation, data order, augmentation (and the split)")
+    p.add_argument("--split-seed", type=int, default=d.split_seed,
+                   help="seed of the validation split if not --seed: models for one ensemble share their split")
     p.add_argument("--input-size", type=int, default=d.input_size)
     p.add_argument("--merge", default=d.merge, help='merge classes: "new=a,b;other=c,d"')
     p.add_argument("--resume", action="store_true", help="continue a killed run from its last finished epoch"

@@ -1,0 +1,129 @@
+"""Ensembles: networks trained on the same validation split vote by averaging their probabilities.
+
+    python -m core.ensemble runs/cifar10-resnet-group runs/cifar10-resnet-seed1 --output-dir runs/cifar10-ensemble \
+        --tta 2 --int8
+
+The members must agree on classes, input size, normalisation and validation split (dataset fingerprint,
+fraction, split seed, merges), so the ensemble's validation figures come from images none of them trained on.
+The result is an ordinary checkpoint folder (config.json lists the members; weights ``members.<i>.*``) that
+every view of the app opens; the inside views show its first member.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from core.checkpoint import INT8, Checkpoint, dequantize_int8, load_checkpoint, quantize_int8, save_checkpoint
+from core.errors import ConfigError, UserError
+from core.evaluate import fit_temperature, load_eval_set, predict_logits, summarize
+from core.models import Ensemble, count_parameters
+
+MAX_MEMBERS = 8
+MUST_AGREE = ("classes", "input_size", "mean", "std", "groups")
+SPLIT_KEYS = ("fingerprint", "val_fraction", "seed", "merge")
+
+
+def check_members(ckpts: list[Checkpoint]) -> None:
+    """Raise ConfigError unless the checkpoints can vote together and share one validation split."""
+    if not 2 <= len(ckpts) <= MAX_MEMBERS:
+        raise ConfigError(f"an ensemble needs 2 to {MAX_MEMBERS} checkpoints, got {len(ckpts)}")
+    first = ckpts[0]
+    for other in ckpts[1:]:
+        if isinstance(other.model, Ensemble):
+            raise ConfigError(f"{other.path} is already an ensemble; list its members instead")
+        for key in MUST_AGREE:
+            if other.config.get(key) != first.config.get(key):
+                raise ConfigError(f"{other.path} has other {key} than {first.path}; ensemble members must agree on it")
+        a, b = first.config.get("dataset", {}), other.config.get("dataset", {})
+        for key in SPLIT_KEYS:
+            if a.get(key) != b.get(key):
+                raise ConfigError(f"{other.path} was validated on another split than {first.path} (dataset {key}: "
+                                  f"{b.get(key)!r} vs {a.get(key)!r}); train it with --split-seed {a.get('seed')}")
+    if isinstance(first.model, Ensemble):
+        raise ConfigError(f"{first.path} is already an ensemble; list its members instead")
+
+
+def member_entry(ckpt: Checkpoint) -> dict:
+    """What config.json keeps about one member: enough to rebuild it and to reproduce it."""
+    return {
+        "arch": ckpt.config["arch"], "arch_kwargs": ckpt.config.get("arch_kwargs", {}),
+        "source": ckpt.path.name if ckpt.path else "", "recipe": ckpt.config.get("recipe", {}),
+        "lineage": ckpt.config.get("lineage") or [],
+        "val_top1": (ckpt.metrics.get("val") or {}).get("top1"), "tta": ckpt.metrics.get("tta"),
+        "epochs_run": ckpt.metrics.get("epochs_run"), "train_seconds": ckpt.metrics.get("train_seconds", 0),
+        "parameters": ckpt.metrics.get("parameters"),
+    }
+
+
+def build_ensemble(member_dirs: list[str | Path], output_dir: str | Path, tta: int | None = None,
+                   weight_format: str | None = None, data: str | None = None) -> Path:
+    """Combine the checkpoints in ``member_dirs`` into one at ``output_dir``, measured on their validation split.
+
+    tta: test-time augmentation for the figures (default: the first member's). weight_format "int8" stores the
+    weights quantized (a quarter of float32); the figures are measured on the quantized weights.
+    data: the dataset if it moved since training. Raises ConfigError / CheckpointError / DataError.
+    """
+    if weight_format not in (None, INT8):
+        raise ConfigError(f"weight format must be {INT8!r} or none, got {weight_format!r}")
+    ckpts = [load_checkpoint(d) for d in member_dirs]
+    check_members(ckpts)
+    first = ckpts[0]
+    config = {k: v for k, v in first.config.items() if k not in ("lineage", "temperature", "weight_format")}
+    config["members"] = [member_entry(c) for c in ckpts]
+    if weight_format:
+        config["weight_format"] = weight_format
+    model = Ensemble([c.model for c in ckpts]).eval()
+    if weight_format == INT8:  # measure exactly what will be loaded
+        model.load_state_dict(dequantize_int8(quantize_int8(model.state_dict())))
+    tta = int(first.metrics.get("tta", 0) or 0) if tta is None else int(tta)
+    ckpt = Checkpoint(None, model, config)
+    source = data or config.get("dataset", {}).get("source")
+    val = load_eval_set(ckpt, source, "val")
+    logits = predict_logits(model, val.images, ckpt.mean, ckpt.std, tta=tta)
+    temperature = fit_temperature(logits, val.labels)
+    config["temperature"] = temperature
+    plain = summarize(logits, val.labels, ckpt.classes, ckpt.groups)
+    calibrated = summarize(logits, val.labels, ckpt.classes, ckpt.groups, temperature=temperature)
+    metrics = {
+        "val": {k: plain[k] for k in ("n", "top1", "top5", "group_top1", "ece", "nll")},
+        "val_calibrated": {k: calibrated[k] for k in ("ece", "nll", "temperature")},
+        "per_class": plain["per_class"], "most_confused": plain["most_confused"], "confusion": plain["confusion"],
+        "tta": tta, "members": len(ckpts),
+        # the curves and epochs shown for an ensemble are its first member's; the time is all members'
+        "best_epoch": first.metrics.get("best_epoch"), "epochs_run": first.metrics.get("epochs_run"),
+        "train_seconds": round(sum(float(c.metrics.get("train_seconds", 0)) for c in ckpts), 1),
+        "stopped_early": None, "parameters": count_parameters(model), "history": first.metrics.get("history", []),
+    }
+    from core.report import model_card
+
+    output_dir = Path(output_dir)
+    curves = first.path / "curves.png"
+    save_checkpoint(output_dir, model, config, metrics, model_card(output_dir.name, config, metrics),
+                    extra_files={"curves.png": curves} if curves.is_file() else None)
+    return output_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("members", nargs="+", help="checkpoint folders, the first one shown in the inside views")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--tta", type=int, default=None, help="test-time augmentation for the figures (default: the first member's)")
+    parser.add_argument("--int8", action="store_true", help="store the weights as int8 with per-channel scales")
+    parser.add_argument("--data", default=None, help="dataset path if it moved since training")
+    args = parser.parse_args(argv)
+    try:
+        out = build_ensemble(args.members, args.output_dir, args.tta, INT8 if args.int8 else None, args.data)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    size = sum(f.stat().st_size for f in out.iterdir() if f.name.startswith("model."))
+    print(json.dumps({"output_dir": str(out), "val": metrics["val"], "tta": metrics["tta"], "weights_mb": round(size / 1e6, 2)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

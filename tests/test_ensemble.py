@@ -1,0 +1,158 @@
+"""Ensembles of checkpoints: building, int8 storage, figures, explanations and fine-tuning from one."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from core.checkpoint import (CheckpointStore, build_config, dequantize_int8, load_checkpoint, quantize_int8,
+                             save_checkpoint)
+from core.ensemble import build_ensemble, main
+from core.errors import CheckpointError, ConfigError
+from core.evaluate import cached_evaluation, load_eval_set, predict_logits
+from core.explain import _layers, cam_and_logits, feature_maps, first_layer_filters
+from core.models import Ensemble, create_model
+from core.predict import to_model_input
+from tests.conftest import TINY_ARCH
+
+
+@pytest.fixture(scope="module")
+def second_member(shapes_dir, tmp_path_factory):
+    """Another network for the shapes: another initialisation and data order, the tiny checkpoint's split."""
+    from core.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("member") / "shapes-resnet-seed1"
+    train(TrainConfig(data=str(shapes_dir), output_dir=str(out), arch="resnet", arch_kwargs=TINY_ARCH, epochs=8,
+                      batch_size=16, optimizer="adam", lr=3e-3, val_fraction=0.25, tta=0, log_every=1000,
+                      seed=1, split_seed=0))
+    return out
+
+
+@pytest.fixture(scope="module")
+def ensemble_dir(tiny_checkpoint, second_member, tmp_path_factory):
+    return build_ensemble([tiny_checkpoint, second_member], tmp_path_factory.mktemp("ens") / "shapes-ensemble")
+
+
+def _val_inputs(ckpt, shapes_dir):
+    val = load_eval_set(ckpt, shapes_dir, "val")
+    return val, to_model_input(val.images, ckpt.mean, ckpt.std)
+
+
+def test_split_seed_keeps_the_split_and_changes_the_network(tiny_checkpoint, second_member, shapes_dir):
+    a, b = load_checkpoint(tiny_checkpoint), load_checkpoint(second_member)
+    assert b.config["dataset"]["seed"] == a.config["dataset"]["seed"] == 0 and b.config["recipe"]["seed"] == 1
+    assert torch.equal(load_eval_set(a, shapes_dir, "val").images, load_eval_set(b, shapes_dir, "val").images)
+    w = "stage1.conv.weight"
+    assert not torch.equal(a.model.state_dict()[w], b.model.state_dict()[w])
+
+
+def test_ensemble_averages_its_members_probabilities(ensemble_dir, tiny_checkpoint, second_member, shapes_dir):
+    ens = load_checkpoint(ensemble_dir)
+    a, b = load_checkpoint(tiny_checkpoint), load_checkpoint(second_member)
+    assert isinstance(ens.model, Ensemble) and len(ens.model.members) == 2
+    assert [m["source"] for m in ens.config["members"]] == [tiny_checkpoint.name, second_member.name]
+    _, x = _val_inputs(ens, shapes_dir)
+    with torch.no_grad():
+        expected = (a.model(x).softmax(1) + b.model(x).softmax(1)) / 2
+        assert torch.allclose(ens.model(x).softmax(1), expected, atol=1e-5)
+    # its recorded validation figures are what evaluating the saved folder gives
+    ev = cached_evaluation(ens, shapes_dir, "val", tta=0)
+    assert ens.metrics["val"]["top1"] == pytest.approx(float((ev.preds == ev.labels).float().mean()))
+    assert ens.metrics["members"] == 2 and ens.metrics["train_seconds"] == pytest.approx(
+        a.metrics["train_seconds"] + b.metrics["train_seconds"], abs=0.2)
+    assert 0.05 <= ens.temperature <= 20
+
+
+def test_ensemble_card_tells_how_to_rebuild_it(ensemble_dir, tiny_checkpoint, second_member):
+    card = (ensemble_dir / "README.md").read_text()
+    assert f"python -m core.ensemble runs/{tiny_checkpoint.name} runs/{second_member.name} --output-dir checkpoints/shapes-ensemble" in card
+    assert f"--output-dir runs/{second_member.name}" in card and "--seed 1" in card and "--split-seed 0" in card
+    assert "An ensemble of 2 networks" in card and "member 1" in card
+
+
+def test_inside_views_show_the_first_member_and_gradcam_covers_all(ensemble_dir, tiny_checkpoint, shapes_dir):
+    ens, first = load_checkpoint(ensemble_dir), load_checkpoint(tiny_checkpoint)
+    _, x = _val_inputs(ens, shapes_dir)
+    assert ens.model.conv_stage_names() == first.model.conv_stage_names()
+    ours, theirs = feature_maps(ens, x[:1], "stage1"), feature_maps(first, x[:1], "stage1")
+    assert [m.channel for m in ours] == [m.channel for m in theirs]
+    assert (first_layer_filters(ens) == first_layer_filters(first)).all()
+    cams, logits = cam_and_logits(ens, x[:4])
+    assert cams.shape == (4, 32, 32) and cams.min() >= 0 and cams.max() <= 1
+    with torch.no_grad():
+        assert torch.allclose(logits, ens.model(x[:4]), atol=1e-5)
+    last = ens.model.conv_stage_names()[-1]
+    assert _layers(ens.model, None) == [m.get_submodule(last) for m in ens.model.members]  # every member's map
+    only_first, _ = cam_and_logits(first, x[:4])
+    assert not (abs(cams - only_first) < 1e-6).all()
+
+
+def test_int8_weights_are_a_quarter_and_predict_the_same(tiny_checkpoint, second_member, ensemble_dir, tmp_path, shapes_dir):
+    q = build_ensemble([tiny_checkpoint, second_member], tmp_path / "q", weight_format="int8")
+    size = lambda d: sum(f.stat().st_size for f in d.glob("model*.safetensors"))  # noqa: E731
+    assert size(q) < 0.5 * size(ensemble_dir)
+    full, small = load_checkpoint(ensemble_dir), load_checkpoint(q)
+    assert small.config["weight_format"] == "int8"
+    _, x = _val_inputs(full, shapes_dir)
+    with torch.no_grad():
+        p, r = full.model(x).softmax(1), small.model(x).softmax(1)
+    assert (p - r).abs().max() < 0.05 and (p.argmax(1) == r.argmax(1)).float().mean() >= 0.9
+    # re-saving a loaded int8 checkpoint keeps it int8
+    save_checkpoint(tmp_path / "again", small.model, small.config, small.metrics)
+    assert size(tmp_path / "again") == pytest.approx(size(q), rel=0.01)
+
+
+def test_quantize_int8_round_trip_error_is_bounded():
+    state = {"w": torch.randn(16, 8, 3, 3) * torch.linspace(0.01, 3, 16).view(-1, 1, 1, 1), "b": torch.randn(16),
+             "small": torch.randn(4, 4), "count": torch.tensor(7)}
+    q = quantize_int8(state)
+    assert q["w"].dtype == torch.int8 and q["b"].dtype == torch.float32 and q["small"].dtype == torch.float32
+    back = dequantize_int8(q)
+    assert set(back) == set(state)
+    step = state["w"].flatten(1).abs().amax(1) / 127
+    assert ((back["w"] - state["w"]).abs() <= step.view(-1, 1, 1, 1) / 2 + 1e-7).all()
+    assert torch.equal(back["b"], state["b"]) and torch.equal(back["count"], state["count"])
+    with pytest.raises(CheckpointError, match="int8_scale"):
+        dequantize_int8({"w.int8_scale": torch.ones(3)})
+
+
+def test_members_that_cannot_vote_together_are_refused(tiny_checkpoint, second_member, tmp_path):
+    other_split = tmp_path / "other-split"
+    shutil.copytree(second_member, other_split)
+    config = json.loads((other_split / "config.json").read_text())
+    config["dataset"]["seed"] = 5
+    (other_split / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="another split.*--split-seed 0"):
+        build_ensemble([tiny_checkpoint, other_split], tmp_path / "x")
+    three = create_model("resnet", 3, 32, widths=(4, 8), stem_width=4)
+    save_checkpoint(tmp_path / "three", three, build_config("resnet", {"widths": (4, 8), "stem_width": 4},
+                                                           ["a", "b", "c"], 32, [0.5] * 3, [0.25] * 3))
+    with pytest.raises(ConfigError, match="other classes"):
+        build_ensemble([tiny_checkpoint, tmp_path / "three"], tmp_path / "x")
+    with pytest.raises(ConfigError, match="2 to 8"):
+        build_ensemble([tiny_checkpoint], tmp_path / "x")
+    with pytest.raises(ConfigError, match="weight format"):
+        build_ensemble([tiny_checkpoint, second_member], tmp_path / "x", weight_format="int4")
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_reports_a_clear_error(tiny_checkpoint, tmp_path, capsys):
+    assert main([str(tiny_checkpoint), str(tmp_path / "nowhere"), "--output-dir", str(tmp_path / "x")]) == 2
+    assert "no checkpoint folder" in capsys.readouterr().err
+
+
+def test_fine_tuning_an_ensemble_starts_from_its_first_member(ensemble_dir, shapes_dir, tmp_path):
+    from core.train import TrainConfig, train
+
+    out = tmp_path / "tuned"
+    train(TrainConfig(data=str(shapes_dir), output_dir=str(out), init_from=str(ensemble_dir), epochs=1, batch_size=16,
+                      optimizer="adam", lr=1e-4, val_fraction=0.25, tta=0, log_every=1000))
+    tuned = load_checkpoint(out)
+    assert not isinstance(tuned.model, Ensemble) and "members" not in tuned.config
+    assert tuned.config["arch_kwargs"] == load_checkpoint(ensemble_dir).config["arch_kwargs"]
+
+
+def test_store_serves_an_ensemble(ensemble_dir):
+    store = CheckpointStore(ensemble_dir.parent)
+    assert isinstance(store.get(ensemble_dir.name).model, Ensemble)
