@@ -11,7 +11,7 @@ import gradio as gr
 import numpy as np
 
 from core.explain import TOP_IMAGES, channel_index, feature_maps, first_layer_filters, heatmap_rgb, normalise_map, pixelated, top_images
-from core.models import describe_stages
+from core.models import count_parameters, describe_stages, members
 from core.predict import preprocess
 
 FEATURE_MAPS = 16  # the most active channels shown
@@ -28,6 +28,9 @@ def stages_table(ctx, model: str | None) -> list[list]:
     infos = describe_stages(ckpt.model, ckpt.input_size)
     rows = [[i.name, " x ".join(map(str, i.output_shape)), f"{i.parameters:,}"] for i in infos]
     rows.append(["total", f"input 3 x {ckpt.input_size} x {ckpt.input_size}", f"{sum(i.parameters for i in infos):,}"])
+    nets = members(ckpt.model)
+    if len(nets) > 1:
+        rows.append(["ensemble", f"{len(nets)} networks vote; this page shows network 1", f"{count_parameters(ckpt.model):,}"])
     return rows
 
 

@@ -156,3 +156,23 @@ def test_fine_tuning_an_ensemble_starts_from_its_first_member(ensemble_dir, shap
 def test_store_serves_an_ensemble(ensemble_dir):
     store = CheckpointStore(ensemble_dir.parent)
     assert isinstance(store.get(ensemble_dir.name).model, Ensemble)
+
+
+def test_app_tabs_work_on_an_ensemble(ensemble_dir):
+    import numpy as np
+
+    from demo import explore, inside, live
+    from demo.ui import AppContext
+    from tests.fixtures import shape_image
+
+    ctx = AppContext(CheckpointStore(ensemble_dir.parent))
+    photo = np.asarray(shape_image("circle", 200, np.random.default_rng(1)))
+    rows = inside.stages_table(ctx, ensemble_dir.name)
+    assert rows[-1][0] == "ensemble" and "2 networks" in rows[-1][1]
+    assert int(rows[-1][2].replace(",", "")) == sum(p.numel() for p in load_checkpoint(ensemble_dir).model.parameters())
+    r = live.live_frame(ctx, photo, ensemble_dir.name, None)
+    assert len(r.top) == 4 and sum(r.top.values()) == pytest.approx(1.0, abs=1e-4) and r.overlay is not None
+    top, overlay, caption, *_ = explore.explore(ctx, photo, ensemble_dir.name)
+    assert len(top) == 4 and overlay is not None
+    tiles, channels, msg = inside.feature_map_tiles(ctx, photo, ensemble_dir.name, "stage2")
+    assert msg == "" and len(tiles) == 16
