@@ -1,7 +1,7 @@
 """Make a trained checkpoint ready to ship: a small held-out evaluation sample and the caches that let the
 error-analysis and "inside the CNN" views open offline from a fresh clone.
 
-    python -m core.bundle checkpoints/cifar10-resnet --per-class 50
+    python -m core.bundle checkpoints/cifar10-resnet --per-class 50 [--int8]
 
 The sample is drawn from the checkpoint's own validation split (re-created from config.json's dataset
 fields), so the model never trained on it. It is written as ``eval_sample.zip``, an image folder
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from core.checkpoint import load_checkpoint
@@ -63,6 +64,27 @@ def promote(run_dir: str | Path, checkpoint_dir: str | Path) -> Path:
     return checkpoint_dir
 
 
+def store_int8(checkpoint_dir: str | Path, data: str | None = None) -> dict:
+    """Re-save the checkpoint's weights as int8 (a quarter of float32, see core.checkpoint.quantize_int8) and
+    re-measure its validation figures on the quantized weights with the tta they were measured with; the float
+    figures stay in metrics.json as ``val_float``. Returns the new ``val`` figures."""
+    from core.checkpoint import INT8, round_trip_int8, save_checkpoint
+    from core.evaluate import default_tta, measure_validation
+    from core.report import model_card
+
+    checkpoint_dir = Path(checkpoint_dir)
+    ckpt = load_checkpoint(checkpoint_dir)
+    if ckpt.config.get("weight_format") == INT8:
+        return ckpt.metrics.get("val", {})
+    config = {**ckpt.config, "weight_format": INT8}
+    round_trip_int8(ckpt.model)
+    metrics = {**ckpt.metrics, "val_float": ckpt.metrics.get("val"),
+               **measure_validation(replace(ckpt, config=config), default_tta(ckpt), data)}
+    config["temperature"] = metrics["val_calibrated"]["temperature"]
+    save_checkpoint(checkpoint_dir, ckpt.model, config, metrics, model_card(checkpoint_dir.name, config, metrics))
+    return metrics["val"]
+
+
 def bundle(checkpoint_dir: str | Path, per_class: int, data: str | None = None) -> list[Path]:
     """The sample plus every cache the app knows how to precompute. Returns the files written."""
     from core.evaluate import build_eval_cache
@@ -95,10 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="dataset path if it moved since training")
     parser.add_argument("--promote", default=None, metavar="RUN_DIR",
                         help="first replace the checkpoint by this run (a run fine-tuned from it keeps its lineage)")
+    parser.add_argument("--int8", action="store_true",
+                        help="store the weights as int8 (a quarter of float32) and re-measure the validation figures")
     args = parser.parse_args(argv)
     try:
         if args.promote:
             promote(args.promote, args.checkpoint)
+        if args.int8:
+            val = store_int8(args.checkpoint, args.data)
+            print(f"int8 weights: validation top-1 {100 * val['top1']:.2f}%")
         for path in bundle(args.checkpoint, args.per_class, args.data):
             print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     except UserError as err:

@@ -123,6 +123,12 @@ def quantize_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def round_trip_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Give ``model`` (in place) the weights it will have after saving as int8 and loading, to measure those."""
+    model.load_state_dict(dequantize_int8(quantize_int8(model.state_dict())))
+    return model
+
+
 def dequantize_int8(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Undo ``quantize_int8`` (a no-op on weights stored as floats)."""
     out = {k: v for k, v in weights.items() if not k.endswith(INT8_SCALE)}

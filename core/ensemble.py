@@ -16,9 +16,9 @@ import json
 import sys
 from pathlib import Path
 
-from core.checkpoint import INT8, Checkpoint, dequantize_int8, load_checkpoint, quantize_int8, save_checkpoint
+from core.checkpoint import INT8, Checkpoint, load_checkpoint, round_trip_int8, save_checkpoint
 from core.errors import ConfigError, UserError
-from core.evaluate import fit_temperature, load_eval_set, predict_logits, summarize
+from core.evaluate import default_tta, measure_validation
 from core.models import Ensemble, count_parameters
 
 MAX_MEMBERS = 8
@@ -77,26 +77,16 @@ def build_ensemble(member_dirs: list[str | Path], output_dir: str | Path, tta: i
         config["weight_format"] = weight_format
     model = Ensemble([c.model for c in ckpts]).eval()
     if weight_format == INT8:  # measure exactly what will be loaded
-        model.load_state_dict(dequantize_int8(quantize_int8(model.state_dict())))
-    tta = int(first.metrics.get("tta", 0) or 0) if tta is None else int(tta)
-    ckpt = Checkpoint(None, model, config)
-    source = data or config.get("dataset", {}).get("source")
-    val = load_eval_set(ckpt, source, "val")
-    logits = predict_logits(model, val.images, ckpt.mean, ckpt.std, tta=tta)
-    temperature = fit_temperature(logits, val.labels)
-    config["temperature"] = temperature
-    plain = summarize(logits, val.labels, ckpt.classes, ckpt.groups)
-    calibrated = summarize(logits, val.labels, ckpt.classes, ckpt.groups, temperature=temperature)
+        round_trip_int8(model)
+    tta = default_tta(first) if tta is None else int(tta)
     metrics = {
-        "val": {k: plain[k] for k in ("n", "top1", "top5", "group_top1", "ece", "nll")},
-        "val_calibrated": {k: calibrated[k] for k in ("ece", "nll", "temperature")},
-        "per_class": plain["per_class"], "most_confused": plain["most_confused"], "confusion": plain["confusion"],
-        "tta": tta, "members": len(ckpts),
+        **measure_validation(Checkpoint(None, model, config), tta, data), "members": len(ckpts),
         # the curves and epochs shown for an ensemble are its first member's; the time is all members'
         "best_epoch": first.metrics.get("best_epoch"), "epochs_run": first.metrics.get("epochs_run"),
         "train_seconds": round(sum(float(c.metrics.get("train_seconds", 0)) for c in ckpts), 1),
         "stopped_early": None, "parameters": count_parameters(model), "history": first.metrics.get("history", []),
     }
+    config["temperature"] = metrics["val_calibrated"]["temperature"]
     from core.report import model_card
 
     output_dir = Path(output_dir)

@@ -213,6 +213,28 @@ def summarize(logits: torch.Tensor, labels: torch.Tensor, classes: list[str], gr
     }
 
 
+def validation_figures(logits: torch.Tensor, labels: torch.Tensor, classes: list[str],
+                       groups: dict[str, list[str]] | None = None) -> dict:
+    """The figures a checkpoint's metrics.json records for its validation logits: val, val_calibrated (with the
+    fitted temperature), per_class, most_confused, confusion."""
+    temperature = fit_temperature(logits, labels)
+    plain = summarize(logits, labels, classes, groups)
+    calibrated = summarize(logits, labels, classes, groups, temperature=temperature)
+    return {
+        "val": {k: plain[k] for k in ("n", "top1", "top5", "group_top1", "ece", "nll")},
+        "val_calibrated": {k: calibrated[k] for k in ("ece", "nll", "temperature")},
+        "per_class": plain["per_class"], "most_confused": plain["most_confused"], "confusion": plain["confusion"],
+    }
+
+
+def measure_validation(ckpt: Checkpoint, tta: int, data: str | Path | None = None) -> dict:
+    """``validation_figures`` of a checkpoint (saved or not) on its own validation split, plus the tta used.
+    data: the dataset if it moved since training (default: config.json's source)."""
+    val = load_eval_set(ckpt, data or ckpt.config.get("dataset", {}).get("source"), "val")
+    logits = predict_logits(ckpt.model, val.images, ckpt.mean, ckpt.std, tta=tta)
+    return {**validation_figures(logits, val.labels, ckpt.classes, ckpt.groups), "tta": int(tta)}
+
+
 def summarize_predictions(probs: torch.Tensor, preds: torch.Tensor, labels: torch.Tensor, classes: list[str],
                           groups: dict[str, list[str]] | None = None, pairs: int = 10) -> dict:
     """Headline metrics from probabilities (N, C) and the predictions already taken from them (N,).

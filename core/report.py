@@ -145,6 +145,7 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
         "```",
         *[s["command"] for s in stages],
         train_command(name, config, defaults),
+        *([f"python -m core.bundle checkpoints/{name} --int8"] if config.get("weight_format") == "int8" else []),
         "```",
         *[f"Stage {i}: {s.get('epochs', '?')} epochs, {s.get('train_seconds', 0) / 60:.1f} minutes, validation top-1 "
           f"{_pct(s.get('val_top1'))}." for i, s in enumerate(stages, start=1)],

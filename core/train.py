@@ -33,7 +33,7 @@ from core.augment import batch_cutout, batch_flip_alternating, batch_flip_lr, ba
 from core.checkpoint import Checkpoint, build_config, load_checkpoint, save_checkpoint
 from core.data import ImageSet, channel_stats, load_train_val, parse_merge, resize_images
 from core.errors import ConfigError, UserError
-from core.evaluate import fit_temperature, predict_logits, summarize
+from core.evaluate import predict_logits, validation_figures
 from core.models import count_parameters, create_model, fit_to_data, members, whitening_biases
 from core.predict import to_model_input
 from core.report import model_card, plot_history
@@ -461,18 +461,13 @@ def train(
     if ckpt is not None:
         best_model = ckpt.model.to(device)
         logits = predict_logits(best_model, val_set.images, mean, std, tta=cfg.tta, autocast=use_bf16)
-        temperature = fit_temperature(logits, val_set.labels)
-        config["temperature"] = temperature
-        val = summarize(logits, val_set.labels, train_set.classes, train_set.groups, temperature=1.0)
-        val_calibrated = summarize(logits, val_set.labels, train_set.classes, train_set.groups, temperature=temperature)
         metrics = {
-            "val": {k: val[k] for k in ("n", "top1", "top5", "group_top1", "ece", "nll")},
-            "val_calibrated": {k: val_calibrated[k] for k in ("ece", "nll", "temperature")},
-            "per_class": val["per_class"], "most_confused": val["most_confused"], "confusion": val["confusion"],
+            **validation_figures(logits, val_set.labels, train_set.classes, train_set.groups),
             "tta": cfg.tta, "best_epoch": best["epoch"], "epochs_run": len(history),
             "train_seconds": round(time.time() - start_time, 1), "stopped_early": stopped,
             "parameters": count_parameters(best_model), "history": history,
         }
+        config["temperature"] = metrics["val_calibrated"]["temperature"]
         plot = plot_history(history, output_dir.parent / f".{output_dir.name}.curves.png")
         save_checkpoint(output_dir, best_model.cpu(), config, metrics, model_card(output_dir.name, config, metrics, asdict(TrainConfig())),
                         extra_files={"curves.png": plot})

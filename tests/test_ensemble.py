@@ -176,3 +176,19 @@ def test_app_tabs_work_on_an_ensemble(ensemble_dir):
     assert len(top) == 4 and overlay is not None
     tiles, channels, msg = inside.feature_map_tiles(ctx, photo, ensemble_dir.name, "stage2")
     assert msg == "" and len(tiles) == 16
+
+
+def test_bundle_int8_shrinks_a_checkpoint_and_remeasures_it(tiny_checkpoint, tmp_path, shapes_dir):
+    from core.bundle import main as bundle_main
+
+    work = tmp_path / "shapes-int8"
+    shutil.copytree(tiny_checkpoint, work)
+    before = load_checkpoint(work)
+    assert bundle_main([str(work), "--int8", "--per-class", "3"]) == 0
+    after = load_checkpoint(work)
+    assert after.config["weight_format"] == "int8" and after.metrics["val_float"] == before.metrics["val"]
+    ev = cached_evaluation(after, shapes_dir, "val", tta=0)
+    assert after.metrics["val"]["top1"] == pytest.approx(float((ev.preds == ev.labels).float().mean()))
+    assert after.metrics["history"] == before.metrics["history"] and (work / "curves.png").is_file()
+    assert f"python -m core.bundle checkpoints/{work.name} --int8" in (work / "README.md").read_text()
+    assert (work / "eval_sample.zip").is_file()
