@@ -121,9 +121,9 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
         "",
         f"{what} for {len(config['classes'])} classes of **{ds.get('name', '?')}**, "
         f"input {config['input_size']}x{config['input_size']} RGB, {metrics.get('parameters', 0):,} parameters. "
-        "Weights in `model.safetensors` (continued in `model.2.safetensors`, ... when over 10 MB"
+        "Weights in `model.safetensors` (continued in `model.2.safetensors`, ... when over 10 MB)"
         + (", stored as int8 with a float32 scale per output channel" if config.get("weight_format") == "int8" else "")
-        + "); architecture, classes, groups and normalisation in `config.json`."
+        + "; architecture, classes, groups and normalisation in `config.json`."
         + (" The app's inside views (feature maps, filters, top images) show member 1; its Grad-CAM averages "
            "the members' maps." if members else ""),
         "",
