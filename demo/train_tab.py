@@ -276,7 +276,8 @@ def build(ctx) -> dict:
                     "training and validation curves: when they part ways, the model is memorising (overfitting).")
         with gr.Row():
             base = gr.Dropdown(base_choices, value=ctx.default_model() or FROM_SCRATCH, label="Start from",
-                               info="a trained model to fine-tune, or a new network", elem_id="lab-base")
+                               info="a trained model to fine-tune (of an ensemble, its first network), or a new network",
+                               elem_id="lab-base")
             arch = gr.Dropdown(["resnet", "simplecnn"], value="resnet", label="Architecture (from scratch only)",
                                info="resnet: skip connections, trains fast; simplecnn: the plain baseline")
             datasets = dataset_choices(ctx, store)

@@ -6,11 +6,10 @@ import shutil
 import pytest
 import torch
 
-from core.checkpoint import (CheckpointStore, build_config, dequantize_int8, load_checkpoint, quantize_int8,
-                             save_checkpoint)
+from core.checkpoint import CheckpointStore, build_config, dequantize_int8, load_checkpoint, quantize_int8, save_checkpoint
 from core.ensemble import build_ensemble, main
 from core.errors import CheckpointError, ConfigError
-from core.evaluate import cached_evaluation, load_eval_set, predict_logits
+from core.evaluate import cached_evaluation, load_eval_set
 from core.explain import _layers, cam_and_logits, feature_maps, first_layer_filters
 from core.models import Ensemble, create_model
 from core.predict import to_model_input
