@@ -93,7 +93,7 @@ def _ensemble_reproduce(name: str, config: dict, metrics: dict, defaults: dict |
     return [
         "",
         "## Reproduce",
-        f"Train the {len(members)} members (in any order), then combine them:",
+        f"Train the {len(members)} members in this order (one with `--init-from` fine-tunes an earlier one), then combine them:",
         "```",
         *commands,
         combine,
