@@ -15,7 +15,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from core.checkpoint import load_checkpoint
+from core.checkpoint import INT8, load_checkpoint, round_trip_int8, save_checkpoint
 from core.data import load_split, parse_merge, per_class_sample, write_sample_zip
 from core.errors import UserError
 
@@ -68,7 +68,6 @@ def store_int8(checkpoint_dir: str | Path, data: str | None = None) -> dict:
     """Re-save the checkpoint's weights as int8 (a quarter of float32, see core.checkpoint.quantize_int8) and
     re-measure its validation figures on the quantized weights with the tta they were measured with; the float
     figures stay in metrics.json as ``val_float``. Returns the new ``val`` figures."""
-    from core.checkpoint import INT8, round_trip_int8, save_checkpoint
     from core.evaluate import default_tta, measure_validation
     from core.report import model_card
 

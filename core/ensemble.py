@@ -30,10 +30,11 @@ def check_members(ckpts: list[Checkpoint]) -> None:
     """Raise ConfigError unless the checkpoints can vote together and share one validation split."""
     if not 2 <= len(ckpts) <= MAX_MEMBERS:
         raise ConfigError(f"an ensemble needs 2 to {MAX_MEMBERS} checkpoints, got {len(ckpts)}")
+    for ckpt in ckpts:
+        if isinstance(ckpt.model, Ensemble):
+            raise ConfigError(f"{ckpt.path} is already an ensemble; list its members instead")
     first = ckpts[0]
     for other in ckpts[1:]:
-        if isinstance(other.model, Ensemble):
-            raise ConfigError(f"{other.path} is already an ensemble; list its members instead")
         for key in MUST_AGREE:
             if other.config.get(key) != first.config.get(key):
                 raise ConfigError(f"{other.path} has other {key} than {first.path}; ensemble members must agree on it")
@@ -42,8 +43,6 @@ def check_members(ckpts: list[Checkpoint]) -> None:
             if a.get(key) != b.get(key):
                 raise ConfigError(f"{other.path} was validated on another split than {first.path} (dataset {key}: "
                                   f"{b.get(key)!r} vs {a.get(key)!r}); train it with --split-seed {a.get('seed')}")
-    if isinstance(first.model, Ensemble):
-        raise ConfigError(f"{first.path} is already an ensemble; list its members instead")
 
 
 def member_entry(ckpt: Checkpoint) -> dict:
