@@ -85,10 +85,11 @@ def batch_mixup(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CutMix a random half of the batch with a shuffled copy; returns images and soft targets (N, classes).
 
-    A box of area share 1 - lam is pasted from the partner image, and the label mix follows the box area.
+    y: labels (N,) or soft targets (N, classes). A box of area share 1 - lam is pasted from the partner image, and
+    the target mix follows the box area.
     """
     n, _, h, w = x.shape
-    target = torch.nn.functional.one_hot(y, num_classes).float()
+    target = y.float().clone() if y.ndim == 2 else torch.nn.functional.one_hot(y, num_classes).float()
     if alpha <= 0:
         return x, target
     lam = torch.distributions.Beta(alpha, alpha).sample().item()

@@ -81,6 +81,8 @@ class TrainConfig:
     resume: bool = False
     init_from: str | None = None  # fine-tune this checkpoint (a new head if the classes differ)
     freeze_backbone: bool = False  # with init_from: train only the head
+    teacher: str | None = None  # distil: a checkpoint (or ensemble) trained on the same split teaches its probabilities
+    distill: float = 0.5  # with teacher: the teacher's share of each training target (the label has the rest)
     max_minutes: float | None = None  # stop cleanly (with a valid checkpoint) after this long
     early_stop: int | None = None  # stop when validation accuracy has not improved for this many epochs
     threads: int | None = None  # torch CPU threads (the app leaves one core to the live camera)
@@ -113,6 +115,7 @@ def validate_config(cfg: TrainConfig) -> None:
         (cfg.early_stop is None or cfg.early_stop >= 1, f"early-stop patience must be at least 1, got {cfg.early_stop}"),
         (cfg.tta in (0, 1, 2), f"tta must be 0, 1 or 2, got {cfg.tta}"),
         (not cfg.freeze_backbone or cfg.init_from, "freezing the backbone needs --init-from a trained checkpoint"),
+        (0 <= cfg.distill <= 1, f"distill must be in [0, 1] (the teacher's share of the target), got {cfg.distill}"),
         (cfg.threads is None or cfg.threads >= 1, f"threads must be at least 1, got {cfg.threads}"),
     ]
     for ok, message in checks:
@@ -315,6 +318,7 @@ def train(
         val_set = replace(val_set, images=resize_images(val_set.images, input_size))
 
     model, arch_kwargs, base = _build_model(cfg, train_set)
+    soft_labels = teacher_targets(cfg.teacher, train_set, cfg, split_seed) if cfg.teacher else None
     mean, std = (base.mean, base.std) if base else channel_stats(train_set.images)
     whiten_biases = whitening_biases(model)
     if base is None and whiten_biases:
@@ -384,6 +388,9 @@ def train(
             if "cutout" in augments:
                 x = batch_cutout(x, max(1, round(cfg.cutout * scale)), gen)
             target = y
+            if soft_labels is not None:
+                target = (1 - cfg.distill) * nn.functional.one_hot(y, len(train_set.classes)).float() \
+                    + cfg.distill * soft_labels[idx]
             if cfg.cutmix > 0:
                 x, target = batch_mixup(x, y, len(train_set.classes), cfg.cutmix, gen)
             if size != x.shape[-1]:
@@ -480,6 +487,29 @@ def train(
     return TrainResult(output_dir, metrics, stopped)
 
 
+def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_seed: int) -> torch.Tensor:
+    """The teacher's probabilities (N, classes) for every training image, mirror-averaged and at the temperature
+    calibrated on its validation split: the soft half of each target when distilling.
+
+    Raises ConfigError unless the teacher has the same classes and input size and was validated on the same split
+    (else it would have trained on the student's validation images, and the student's figures would flatter it)."""
+    from core.ensemble import SPLIT_KEYS
+
+    ckpt = load_checkpoint(teacher)
+    if ckpt.classes != train_set.classes or int(ckpt.config["input_size"]) != train_set.input_size:
+        raise ConfigError(f"the teacher {teacher} has other classes or another input size than the training data")
+    mine = {"fingerprint": train_set.fingerprint, "val_fraction": cfg.val_fraction, "seed": split_seed, "merge": cfg.merge}
+    theirs = ckpt.config.get("dataset", {})
+    for key in SPLIT_KEYS:
+        if theirs.get(key) != mine[key]:
+            raise ConfigError(f"the teacher {teacher} was validated on another split (dataset {key}: {theirs.get(key)!r} "
+                              f"vs {mine[key]!r}): it has seen this run's validation images")
+    device = pick_device()
+    logits = predict_logits(ckpt.model.to(device), train_set.images, ckpt.mean, ckpt.std, tta=1,
+                            autocast=bf16_supported(device))
+    return torch.softmax(logits / float(ckpt.config.get("temperature") or 1.0), dim=1)
+
+
 def progressive_size(epoch: int, epochs: int, start: int, full: int) -> int:
     """The training side for ``epoch`` (0-based) under progressive resizing (FFCV's recipe): ``start`` pixels at
     first, growing linearly in steps of 8 to ``full`` at PROGRESSIVE_END of the epochs, then ``full``. Low-resolution
@@ -564,6 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
                    " (or from the batch where --max-minutes stopped it)")
     p.add_argument("--init-from", default=d.init_from, help="checkpoint folder to fine-tune")
     p.add_argument("--freeze-backbone", action="store_true")
+    p.add_argument("--teacher", default=d.teacher, help="distil from this checkpoint or ensemble (same validation split)")
+    p.add_argument("--distill", type=float, default=d.distill, help="the teacher's share of each training target (0..1)")
     p.add_argument("--max-minutes", type=float, default=d.max_minutes,
                    help="stop after this many minutes in all (resumes included); --resume continues from there")
     p.add_argument("--early-stop", type=int, default=d.early_stop, metavar="PATIENCE")

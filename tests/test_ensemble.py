@@ -191,3 +191,48 @@ def test_bundle_int8_shrinks_a_checkpoint_and_remeasures_it(tiny_checkpoint, tmp
     assert after.metrics["history"] == before.metrics["history"] and (work / "curves.png").is_file()
     assert f"python -m core.bundle checkpoints/{work.name} --int8" in (work / "README.md").read_text()
     assert (work / "eval_sample.zip").is_file()
+
+
+@pytest.fixture(scope="module")
+def swapped_teacher(tiny_checkpoint, tmp_path_factory):
+    """The tiny checkpoint with its class scores rolled by one: it names class (i + 1) % 4 wherever it saw class i."""
+    ckpt = load_checkpoint(tiny_checkpoint)
+    linear = [m for m in ckpt.model.head if isinstance(m, torch.nn.Linear)][0]
+    with torch.no_grad():
+        linear.weight.copy_(linear.weight.roll(1, dims=0))
+    out = tmp_path_factory.mktemp("teacher") / "shapes-swapped"
+    save_checkpoint(out, ckpt.model, ckpt.config, ckpt.metrics)
+    return out
+
+
+def test_distilling_student_learns_the_teachers_answers(swapped_teacher, tiny_checkpoint, shapes_dir, tmp_path):
+    from core.data import load_train_val
+    from core.train import TrainConfig, teacher_targets, train
+
+    cfg = TrainConfig(data=str(shapes_dir), output_dir=str(tmp_path / "student"), arch="resnet", arch_kwargs=TINY_ARCH,
+                      epochs=8, batch_size=16, optimizer="adam", lr=3e-3, val_fraction=0.25, tta=0, log_every=1000,
+                      seed=2, split_seed=0, teacher=str(swapped_teacher), distill=1.0)
+    # the soft targets: the teacher's probabilities (rows sum to 1), so here the rolled names
+    train_set, _ = load_train_val(str(shapes_dir), 0.25, 0)
+    probs = teacher_targets(str(swapped_teacher), train_set, cfg, 0)
+    assert probs.shape == (len(train_set), 4) and torch.allclose(probs.sum(1), torch.ones(len(train_set)), atol=1e-4)
+    assert float((probs.argmax(1) == (train_set.labels + 1) % 4).float().mean()) > 0.8
+    # a student taught only by it learns the rolled names: by the last epoch it is mostly wrong on validation,
+    # where the same recipe with the labels (the tiny checkpoint) is mostly right
+    history = train(cfg).metrics["history"]
+    assert history[-1]["val_acc"] < 0.4 < 0.6 < load_checkpoint(tiny_checkpoint).metrics["history"][-1]["val_acc"]
+    student = load_checkpoint(cfg.output_dir)
+    assert student.config["recipe"]["teacher"] == str(swapped_teacher)
+    assert f"--teacher {swapped_teacher}" in (student.path / "README.md").read_text()
+
+
+def test_distilling_refuses_a_teacher_that_saw_the_validation_images(tiny_checkpoint, shapes_dir, tmp_path):
+    from core.train import TrainConfig, train
+
+    cfg = TrainConfig(data=str(shapes_dir), output_dir=str(tmp_path / "student"), arch="resnet", arch_kwargs=TINY_ARCH,
+                      epochs=1, batch_size=16, val_fraction=0.25, seed=1, teacher=str(tiny_checkpoint))
+    with pytest.raises(ConfigError, match="another split"):
+        train(cfg)
+    with pytest.raises(ConfigError, match="distill must be in"):
+        train(TrainConfig(data=str(shapes_dir), teacher=str(tiny_checkpoint), distill=1.5))
+    assert not (tmp_path / "student").exists()
