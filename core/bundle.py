@@ -1,7 +1,7 @@
 """Make a trained checkpoint ready to ship: a small held-out evaluation sample and the caches that let the
 error-analysis and "inside the CNN" views open offline from a fresh clone.
 
-    python -m core.bundle checkpoints/cifar10-resnet --per-class 50 [--int8]
+    python -m core.bundle checkpoints/cifar10-resnet --per-class 50 [--int8 | --int4]
 
 The sample is drawn from the checkpoint's own validation split (re-created from config.json's dataset
 fields), so the model never trained on it. It is written as ``eval_sample.zip``, an image folder
@@ -15,9 +15,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from core.checkpoint import INT8, load_checkpoint, round_trip_int8, save_checkpoint
+from core.checkpoint import INT4, INT8, load_checkpoint, round_trip, save_checkpoint
 from core.data import load_split, parse_merge, per_class_sample, write_sample_zip
-from core.errors import UserError
+from core.errors import ConfigError, UserError
 
 SAMPLE_NAME = "eval_sample.zip"
 
@@ -64,19 +64,24 @@ def promote(run_dir: str | Path, checkpoint_dir: str | Path) -> Path:
     return checkpoint_dir
 
 
-def store_int8(checkpoint_dir: str | Path, data: str | None = None) -> dict:
-    """Re-save the checkpoint's weights as int8 (a quarter of float32, see core.checkpoint.quantize_int8) and
-    re-measure its validation figures on the quantized weights with the tta they were measured with; the float
-    figures stay in metrics.json as ``val_float``. Returns the new ``val`` figures."""
+def store_quantized(checkpoint_dir: str | Path, weight_format: str, data: str | None = None) -> dict:
+    """Re-save the checkpoint's weights as int8 or int4 (a quarter or about a seventh of float32, see
+    core.checkpoint.quantize) and re-measure its validation figures on the quantized weights with the tta they were
+    measured with; the float figures stay in metrics.json as ``val_float``. Returns the new ``val`` figures.
+    Weights already quantized are not quantized again (that would compound the error): re-train or re-combine."""
     from core.evaluate import default_tta, measure_validation
     from core.report import model_card
 
     checkpoint_dir = Path(checkpoint_dir)
     ckpt = load_checkpoint(checkpoint_dir)
-    if ckpt.config.get("weight_format") == INT8:
+    current = ckpt.config.get("weight_format")
+    if current == weight_format:
         return ckpt.metrics.get("val", {})
-    config = {**ckpt.config, "weight_format": INT8}
-    round_trip_int8(ckpt.model)
+    if current:
+        raise ConfigError(f"{checkpoint_dir} is already stored as {current}; quantize it from its float weights "
+                          "(the run folder, or python -m core.ensemble on its members)")
+    config = {**ckpt.config, "weight_format": weight_format}
+    round_trip(ckpt.model, weight_format)
     metrics = {**ckpt.metrics, "val_float": ckpt.metrics.get("val"),
                **measure_validation(replace(ckpt, config=config), default_tta(ckpt), data)}
     config["temperature"] = metrics["val_calibrated"]["temperature"]
@@ -116,15 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="dataset path if it moved since training")
     parser.add_argument("--promote", default=None, metavar="RUN_DIR",
                         help="first replace the checkpoint by this run (a run fine-tuned from it keeps its lineage)")
-    parser.add_argument("--int8", action="store_true",
-                        help="store the weights as int8 (a quarter of float32) and re-measure the validation figures")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--int8", action="store_true",
+                           help="store the weights as int8 (a quarter of float32) and re-measure the validation figures")
+    precision.add_argument("--int4", action="store_true",
+                           help="store the weights as int4 in groups of 32 (4.5 bits a weight) and re-measure")
     args = parser.parse_args(argv)
     try:
         if args.promote:
             promote(args.promote, args.checkpoint)
-        if args.int8:
-            val = store_int8(args.checkpoint, args.data)
-            print(f"int8 weights: validation top-1 {100 * val['top1']:.2f}%")
+        if args.int8 or args.int4:
+            fmt = INT8 if args.int8 else INT4
+            val = store_quantized(args.checkpoint, fmt, args.data)
+            print(f"{fmt} weights: validation top-1 {100 * val['top1']:.2f}%")
         for path in bundle(args.checkpoint, args.per_class, args.data):
             print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     except UserError as err:

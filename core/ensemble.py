@@ -1,7 +1,7 @@
 """Ensembles: networks trained on the same validation split vote by averaging their probabilities.
 
     python -m core.ensemble runs/cifar10-resnet-group runs/cifar10-resnet-seed1 --output-dir runs/cifar10-ensemble \
-        --tta 2 --int8
+        --tta 2 --int8    (or --int4)
 
 The members must agree on classes, input size, normalisation and validation split (dataset fingerprint,
 fraction, split seed, merges), so the ensemble's validation figures come from images none of them trained on.
@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.checkpoint import INT8, Checkpoint, load_checkpoint, round_trip_int8, save_checkpoint
+from core.checkpoint import INT4, INT8, WEIGHT_FORMATS, Checkpoint, load_checkpoint, round_trip, save_checkpoint
 from core.errors import ConfigError, UserError
 from core.evaluate import default_tta, measure_validation
 from core.models import Ensemble, count_parameters
@@ -50,7 +50,7 @@ def member_entry(ckpt: Checkpoint) -> dict:
     return {
         "arch": ckpt.config["arch"], "arch_kwargs": ckpt.config.get("arch_kwargs", {}),
         "source": ckpt.path.name if ckpt.path else "", "recipe": ckpt.config.get("recipe", {}),
-        "lineage": ckpt.config.get("lineage") or [],
+        "lineage": ckpt.config.get("lineage") or [], "teacher": ckpt.config.get("teacher"),
         "val_top1": (ckpt.metrics.get("val") or {}).get("top1"), "tta": ckpt.metrics.get("tta"),
         "epochs_run": ckpt.metrics.get("epochs_run"), "train_seconds": ckpt.metrics.get("train_seconds", 0),
         "parameters": ckpt.metrics.get("parameters"),
@@ -61,12 +61,12 @@ def build_ensemble(member_dirs: list[str | Path], output_dir: str | Path, tta: i
                    weight_format: str | None = None, data: str | None = None) -> Path:
     """Combine the checkpoints in ``member_dirs`` into one at ``output_dir``, measured on their validation split.
 
-    tta: test-time augmentation for the figures (default: the first member's). weight_format "int8" stores the
-    weights quantized (a quarter of float32); the figures are measured on the quantized weights.
+    tta: test-time augmentation for the figures (default: the first member's). weight_format "int8" or "int4"
+    stores the weights quantized (see core.checkpoint.quantize); the figures are measured on the quantized weights.
     data: the dataset if it moved since training. Raises ConfigError / CheckpointError / DataError.
     """
-    if weight_format not in (None, INT8):
-        raise ConfigError(f"weight format must be {INT8!r} or none, got {weight_format!r}")
+    if weight_format not in (None, *WEIGHT_FORMATS):
+        raise ConfigError(f"weight format must be one of {', '.join(WEIGHT_FORMATS)} or none, got {weight_format!r}")
     ckpts = [load_checkpoint(d) for d in member_dirs]
     check_members(ckpts)
     first = ckpts[0]
@@ -75,8 +75,8 @@ def build_ensemble(member_dirs: list[str | Path], output_dir: str | Path, tta: i
     if weight_format:
         config["weight_format"] = weight_format
     model = Ensemble([c.model for c in ckpts]).eval()
-    if weight_format == INT8:  # measure exactly what will be loaded
-        round_trip_int8(model)
+    if weight_format:  # measure exactly what will be loaded
+        round_trip(model, weight_format)
     tta = default_tta(first) if tta is None else int(tta)
     metrics = {
         **measure_validation(Checkpoint(None, model, config), tta, data), "members": len(ckpts),
@@ -100,11 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("members", nargs="+", help="checkpoint folders, the first one shown in the inside views")
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--tta", type=int, default=None, help="test-time augmentation for the figures (default: the first member's)")
-    parser.add_argument("--int8", action="store_true", help="store the weights as int8 with per-channel scales")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--int8", action="store_true", help="store the weights as int8 with per-channel scales")
+    precision.add_argument("--int4", action="store_true", help="store the weights as int4 with a scale per 32 weights")
     parser.add_argument("--data", default=None, help="dataset path if it moved since training")
     args = parser.parse_args(argv)
     try:
-        out = build_ensemble(args.members, args.output_dir, args.tta, INT8 if args.int8 else None, args.data)
+        out = build_ensemble(args.members, args.output_dir, args.tta,
+                             INT8 if args.int8 else INT4 if args.int4 else None, args.data)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -11,6 +11,11 @@ import matplotlib
 matplotlib.use("Agg")  # no display on a server or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
+WEIGHT_FORMAT_NOTES = {
+    "int8": ", stored as int8 with a float32 scale per output channel",
+    "int4": ", stored as int4 (two weights a byte) with a float16 scale per 32 weights",
+}
+
 
 def plot_history(history: list[dict], path: Path) -> Path:
     """Train vs validation loss and accuracy per epoch as a small PNG at ``path``. Returns ``path``."""
@@ -76,24 +81,48 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
+def _commands(name: str, entry: dict, folder: str, defaults: dict | None, done: set[str]) -> list[str]:
+    """The commands that make one network (a checkpoint's config or an ensemble member's entry) at ``folder``: the
+    stages it was fine-tuned from, the teacher it was distilled from (that teacher's own networks first), then its
+    training. Folders in ``done`` are already made and are skipped; the new ones are added."""
+    if folder in done:
+        return []
+    done.add(folder)
+    commands = [s["command"] for s in entry.get("lineage") or []]
+    teacher = entry.get("teacher")
+    if teacher and teacher.get("path") not in done:
+        parts = teacher.get("members") or []
+        if parts:
+            outs = [f"runs/{m.get('source') or f'teacher-member{i}'}" for i, m in enumerate(parts, start=1)]
+            for m, out in zip(parts, outs, strict=True):
+                commands += _commands(name, m, out, defaults, done)
+            commands.append(f"python -m core.ensemble {' '.join(outs)} --output-dir {teacher['path']}")
+            done.add(teacher["path"])
+        else:
+            commands += _commands(name, teacher, teacher["path"], defaults, done)
+    commands.append(train_command(name, {"recipe": entry.get("recipe", {})}, defaults, output_dir=folder))
+    return commands
+
+
 def _ensemble_reproduce(name: str, config: dict, metrics: dict, defaults: dict | None) -> list[str]:
     """The model card's Reproduce section for an ensemble: each member's commands, then the one combining them."""
     members = config["members"]
     out = [f"runs/{m.get('source') or f'member{i}'}" for i, m in enumerate(members, start=1)]
-    commands = []
+    commands: list[str] = []
+    done: set[str] = set()
     for m, folder in zip(members, out, strict=True):
-        commands += [s["command"] for s in m.get("lineage") or []]
-        commands.append(train_command(name, {"recipe": m.get("recipe", {})}, defaults, output_dir=folder))
+        commands += _commands(name, m, folder, defaults, done)
     combine = (f"python -m core.ensemble {' '.join(out)} --output-dir checkpoints/{name}"
                + (f" --tta {metrics['tta']}" if metrics.get("tta") is not None else "")
-               + (" --int8" if config.get("weight_format") == "int8" else ""))
+               + (f" --{config['weight_format']}" if config.get("weight_format") else ""))
     rows = [f"| {i} | `{folder}` | {m['arch']} `{json.dumps(m.get('arch_kwargs', {}))}` | {m.get('parameters') or 0:,} | "
             f"{m.get('epochs_run', '?')} | {(m.get('train_seconds') or 0) / 60:.1f} | {_pct(m.get('val_top1'))} (tta {m.get('tta')}) |"
             for i, (m, folder) in enumerate(zip(members, out, strict=True), start=1)]
     return [
         "",
         "## Reproduce",
-        f"Train the {len(members)} members in this order (one with `--init-from` fine-tunes an earlier one), then combine them:",
+        f"Train the {len(members)} members in this order (one with `--init-from` fine-tunes an earlier one, one with "
+        "`--teacher` learns from an ensemble built before it), then combine them:",
         "```",
         *commands,
         combine,
@@ -122,7 +151,7 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
         f"{what} for {len(config['classes'])} classes of **{ds.get('name', '?')}**, "
         f"input {config['input_size']}x{config['input_size']} RGB, {metrics.get('parameters', 0):,} parameters. "
         "Weights in `model.safetensors` (continued in `model.2.safetensors`, ... when over 10 MB)"
-        + (", stored as int8 with a float32 scale per output channel" if config.get("weight_format") == "int8" else "")
+        + WEIGHT_FORMAT_NOTES.get(config.get("weight_format"), "")
         + "; architecture, classes, groups and normalisation in `config.json`."
         + (" The app's inside views (feature maps, filters, top images) show member 1; its Grad-CAM averages "
            "the members' maps." if members else ""),
@@ -141,11 +170,11 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
     lines += _ensemble_reproduce(name, config, metrics, defaults) if members else [
         "",
         "## Reproduce",
-        "Run these in order (each later stage fine-tunes the checkpoint the one before wrote):" if stages else "",
+        "Run these in order (each later stage fine-tunes or learns from a checkpoint an earlier one wrote):"
+        if stages or config.get("teacher") else "",
         "```",
-        *[s["command"] for s in stages],
-        train_command(name, config, defaults),
-        *([f"python -m core.bundle checkpoints/{name} --int8"] if config.get("weight_format") == "int8" else []),
+        *_commands(name, config, f"checkpoints/{name}", defaults, set()),
+        *([f"python -m core.bundle checkpoints/{name} --{config['weight_format']}"] if config.get("weight_format") else []),
         "```",
         *[f"Stage {i}: {s.get('epochs', '?')} epochs, {s.get('train_seconds', 0) / 60:.1f} minutes, validation top-1 "
           f"{_pct(s.get('val_top1'))}." for i, s in enumerate(stages, start=1)],

@@ -318,7 +318,7 @@ def train(
         val_set = replace(val_set, images=resize_images(val_set.images, input_size))
 
     model, arch_kwargs, base = _build_model(cfg, train_set)
-    soft_labels = teacher_targets(cfg.teacher, train_set, cfg, split_seed) if cfg.teacher else None
+    soft_labels, teacher = teacher_targets(cfg.teacher, train_set, cfg, split_seed) if cfg.teacher else (None, None)
     mean, std = (base.mean, base.std) if base else channel_stats(train_set.images)
     whiten_biases = whitening_biases(model)
     if base is None and whiten_biases:
@@ -365,6 +365,8 @@ def train(
                                    "train_images": len(train_set), "val_images": len(val_set)},
                           recipe={**{k: v for k, v in asdict(cfg).items() if k not in ("resume", "threads", "log_every")},
                                   "arch": arch, "arch_kwargs": arch_kwargs})  # the real ones, also with --init-from
+    if teacher:
+        config["teacher"] = teacher
     report({"event": "start", "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "train_images": len(train_set),
             "val_images": len(val_set), "classes": train_set.classes, "parameters": count_parameters(model),
             "device": str(device), "bf16": use_bf16, "world_size": world})
@@ -487,13 +489,14 @@ def train(
     return TrainResult(output_dir, metrics, stopped)
 
 
-def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_seed: int) -> torch.Tensor:
+def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_seed: int) -> tuple[torch.Tensor, dict]:
     """The teacher's probabilities (N, classes) for every training image, mirror-averaged and at the temperature
-    calibrated on its validation split: the soft half of each target when distilling.
+    calibrated on its validation split (the soft part of each target when distilling), and what config.json keeps
+    about the teacher (how to rebuild it: its recipe, or its members').
 
     Raises ConfigError unless the teacher has the same classes and input size and was validated on the same split
     (else it would have trained on the student's validation images, and the student's figures would flatter it)."""
-    from core.ensemble import SPLIT_KEYS
+    from core.ensemble import SPLIT_KEYS, member_entry
 
     ckpt = load_checkpoint(teacher)
     if ckpt.classes != train_set.classes or int(ckpt.config["input_size"]) != train_set.input_size:
@@ -507,7 +510,8 @@ def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_s
     device = pick_device()
     logits = predict_logits(ckpt.model.to(device), train_set.images, ckpt.mean, ckpt.std, tta=1,
                             autocast=bf16_supported(device))
-    return torch.softmax(logits / float(ckpt.config.get("temperature") or 1.0), dim=1)
+    record = {**member_entry(ckpt), "path": teacher, "members": ckpt.config.get("members") or []}
+    return torch.softmax(logits / float(ckpt.config.get("temperature") or 1.0), dim=1), record
 
 
 def progressive_size(epoch: int, epochs: int, start: int, full: int) -> int:

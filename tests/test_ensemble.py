@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from core.checkpoint import CheckpointStore, build_config, dequantize_int8, load_checkpoint, quantize_int8, save_checkpoint
+from core.checkpoint import CheckpointStore, build_config, dequantize, load_checkpoint, quantize_int4, quantize_int8, save_checkpoint
 from core.ensemble import build_ensemble, main
 from core.errors import CheckpointError, ConfigError
 from core.evaluate import cached_evaluation, load_eval_set
@@ -107,13 +107,61 @@ def test_quantize_int8_round_trip_error_is_bounded():
              "small": torch.randn(4, 4), "count": torch.tensor(7)}
     q = quantize_int8(state)
     assert q["w"].dtype == torch.int8 and q["b"].dtype == torch.float32 and q["small"].dtype == torch.float32
-    back = dequantize_int8(q)
+    back = dequantize(q)
     assert set(back) == set(state)
     step = state["w"].flatten(1).abs().amax(1) / 127
     assert ((back["w"] - state["w"]).abs() <= step.view(-1, 1, 1, 1) / 2 + 1e-7).all()
     assert torch.equal(back["b"], state["b"]) and torch.equal(back["count"], state["count"])
     with pytest.raises(CheckpointError, match="int8_scale"):
-        dequantize_int8({"w.int8_scale": torch.ones(3)})
+        dequantize({"w.int8_scale": torch.ones(3)})
+
+
+def test_quantize_int4_round_trip_error_is_bounded():
+    # rows of 216 weights (24 x 3 x 3) do not fill whole groups of 32: the last group is padded
+    state = {"w": torch.randn(16, 24, 3, 3) * torch.linspace(0.01, 3, 16).view(-1, 1, 1, 1), "fc": torch.randn(10, 200),
+             "b": torch.randn(16), "count": torch.tensor(7)}
+    q = quantize_int4(state)
+    assert q["w"].dtype == torch.uint8 and q["w"].shape == (16, 7 * 32 // 2) and q["w.int4_scale"].shape == (16, 7)
+    assert q["w.int4_scale"].dtype == torch.float16 and q["b"].dtype == torch.float32
+    back = dequantize(q)
+    assert set(back) == set(state) and back["w"].shape == state["w"].shape and back["fc"].shape == (10, 200)
+    for key in ("w", "fc"):  # each weight within half a step of its group's scale
+        rows = state[key].flatten(1)
+        rows = torch.nn.functional.pad(rows, (0, -rows.shape[1] % 32)).view(len(rows), -1, 32)
+        err = torch.nn.functional.pad((back[key] - state[key]).flatten(1), (0, -state[key].flatten(1).shape[1] % 32))
+        assert (err.view_as(rows).abs() <= q[f"{key}.int4_scale"].float().unsqueeze(2) / 2 + 1e-6).all()
+        assert (back[key] - state[key]).abs().max() > 0  # really quantized
+    assert torch.equal(back["b"], state["b"]) and torch.equal(back["count"], state["count"])
+    with pytest.raises(CheckpointError, match="int4"):
+        dequantize({"w": q["w"], "w.int4_scale": q["w.int4_scale"]})  # no shape
+    with pytest.raises(CheckpointError, match="int4"):
+        dequantize({"w": q["w"], "w.int4_scale": q["w.int4_scale"], "w.int4_shape": torch.tensor([16, 48, 3, 3])})
+
+
+def test_int4_ensemble_is_smaller_than_int8_and_predicts_nearly_the_same(tiny_checkpoint, second_member, ensemble_dir,
+                                                                          tmp_path, shapes_dir):
+    from core.bundle import store_quantized
+
+    q8 = build_ensemble([tiny_checkpoint, second_member], tmp_path / "q8", weight_format="int8")
+    q4 = build_ensemble([tiny_checkpoint, second_member], tmp_path / "q4", weight_format="int4")
+    size = lambda d: sum(f.stat().st_size for f in d.glob("model*.safetensors"))  # noqa: E731
+    assert size(q4) < size(q8)
+    full, small = load_checkpoint(ensemble_dir), load_checkpoint(q4)
+    assert small.config["weight_format"] == "int4" and "--int4" in (q4 / "README.md").read_text()
+    _, x = _val_inputs(full, shapes_dir)
+    with torch.no_grad():
+        p, r = full.model(x).softmax(1), small.model(x).softmax(1)
+    assert (p - r).abs().max() < 0.1 and (p.argmax(1) == r.argmax(1)).float().mean() >= 0.8
+    labels = load_eval_set(small, shapes_dir, "val").labels
+    assert small.metrics["val"]["top1"] == pytest.approx(float((r.argmax(1) == labels).float().mean()))
+    # a single checkpoint: int4 in place with re-measured figures; quantizing quantized weights again is refused
+    single = tmp_path / "single"
+    shutil.copytree(tiny_checkpoint, single)
+    val = store_quantized(single, "int4")
+    assert load_checkpoint(single).config["weight_format"] == "int4" and "val_float" in load_checkpoint(single).metrics
+    assert 0 <= val["top1"] <= 1
+    with pytest.raises(ConfigError, match="already stored as int4"):
+        store_quantized(single, "int8")
 
 
 def test_members_that_cannot_vote_together_are_refused(tiny_checkpoint, second_member, tmp_path):
@@ -132,7 +180,7 @@ def test_members_that_cannot_vote_together_are_refused(tiny_checkpoint, second_m
     with pytest.raises(ConfigError, match="2 to 8"):
         build_ensemble([tiny_checkpoint], tmp_path / "x")
     with pytest.raises(ConfigError, match="weight format"):
-        build_ensemble([tiny_checkpoint, second_member], tmp_path / "x", weight_format="int4")
+        build_ensemble([tiny_checkpoint, second_member], tmp_path / "x", weight_format="int2")
     assert not (tmp_path / "x").exists()
 
 
@@ -214,7 +262,7 @@ def test_distilling_student_learns_the_teachers_answers(swapped_teacher, tiny_ch
                       seed=2, split_seed=0, teacher=str(swapped_teacher), distill=1.0)
     # the soft targets: the teacher's probabilities (rows sum to 1), so here the rolled names
     train_set, _ = load_train_val(str(shapes_dir), 0.25, 0)
-    probs = teacher_targets(str(swapped_teacher), train_set, cfg, 0)
+    probs, _ = teacher_targets(str(swapped_teacher), train_set, cfg, 0)
     assert probs.shape == (len(train_set), 4) and torch.allclose(probs.sum(1), torch.ones(len(train_set)), atol=1e-4)
     assert float((probs.argmax(1) == (train_set.labels + 1) % 4).float().mean()) > 0.8
     # a student taught only by it learns the rolled names: by the last epoch it is mostly wrong on validation,
@@ -223,7 +271,24 @@ def test_distilling_student_learns_the_teachers_answers(swapped_teacher, tiny_ch
     assert history[-1]["val_acc"] < 0.4 < 0.6 < load_checkpoint(tiny_checkpoint).metrics["history"][-1]["val_acc"]
     student = load_checkpoint(cfg.output_dir)
     assert student.config["recipe"]["teacher"] == str(swapped_teacher)
-    assert f"--teacher {swapped_teacher}" in (student.path / "README.md").read_text()
+    card = (student.path / "README.md").read_text()  # the teacher is made first, then the student learns from it
+    assert card.index(f"--output-dir {swapped_teacher}") < card.index(f"--teacher {swapped_teacher}")
+    assert student.config["teacher"]["path"] == str(swapped_teacher) and student.config["teacher"]["members"] == []
+
+
+def test_card_of_an_ensemble_with_a_distilled_member_rebuilds_its_teacher_first(ensemble_dir):
+    from core.report import model_card
+
+    ens = load_checkpoint(ensemble_dir)
+    config = json.loads(json.dumps(ens.config))
+    first, second = config["members"]
+    student = {**second, "source": "student", "teacher": {"path": "runs/teacher", "members": [first, second], "lineage": []}}
+    config["members"] = [first, student]
+    card = model_card("shapes-ensemble", config, ens.metrics)
+    a, b = f"--output-dir runs/{first['source']} ", f"--output-dir runs/{second['source']} "
+    combine_teacher = f"python -m core.ensemble runs/{first['source']} runs/{second['source']} --output-dir runs/teacher"
+    assert card.count(a) == 1 and card.count(b) == 1 and card.count(combine_teacher) == 1
+    assert card.index(a) < card.index(b) < card.index(combine_teacher) < card.index("--output-dir runs/student")
 
 
 def test_distilling_refuses_a_teacher_that_saw_the_validation_images(tiny_checkpoint, shapes_dir, tmp_path):
