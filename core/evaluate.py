@@ -228,11 +228,12 @@ def validation_figures(logits: torch.Tensor, labels: torch.Tensor, classes: list
 
 
 def measure_validation(ckpt: Checkpoint, tta: int, data: str | Path | None = None) -> dict:
-    """``validation_figures`` of a checkpoint (saved or not) on its own validation split, plus the tta used.
-    data: the dataset if it moved since training (default: config.json's source)."""
+    """``validation_figures`` of a checkpoint (saved or not) on its own validation split, plus the tta used:
+    the same forward pass (and bfloat16 autocast where the CPU has it) as ``python -m core.evaluate``, so the
+    figures it records are the ones that command prints. data: the dataset if it moved since training (default:
+    config.json's source)."""
     val = load_eval_set(ckpt, data or ckpt.config.get("dataset", {}).get("source"), "val")
-    logits = predict_logits(ckpt.model, val.images, ckpt.mean, ckpt.std, tta=tta)
-    return {**validation_figures(logits, val.labels, ckpt.classes, ckpt.groups), "tta": int(tta)}
+    return {**validation_figures(evaluate_set(ckpt, val, tta).logits, val.labels, ckpt.classes, ckpt.groups), "tta": int(tta)}
 
 
 def summarize_predictions(probs: torch.Tensor, preds: torch.Tensor, labels: torch.Tensor, classes: list[str],

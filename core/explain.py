@@ -407,7 +407,7 @@ def channel_index(ckpt: Checkpoint, build: bool = True) -> ChannelIndex | None:
     computed = compute_channel_index(ckpt, sample)
     index = ChannelIndex(key, {n: t for n, (t, _) in computed.items()}, {n: s for n, (_, s) in computed.items()})
     payload = json.dumps({"key": key, "layers": {n: {"top": t.tolist(), "score": np.round(s, 4).tolist()}
-                                                 for n, (t, s) in computed.items()}})
+                                                 for n, (t, s) in computed.items()}}, separators=(",", ":"))  # shipped: compact
     for path in _index_paths(ckpt):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
