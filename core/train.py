@@ -393,8 +393,8 @@ def train(
             if soft_labels is not None:
                 target = (1 - cfg.distill) * nn.functional.one_hot(y, len(train_set.classes)).float() \
                     + cfg.distill * soft_labels[idx]
-            if cfg.cutmix > 0:
-                x, target = batch_mixup(x, y, len(train_set.classes), cfg.cutmix, gen)
+            if cfg.cutmix > 0:  # mixes the soft targets too
+                x, target = batch_mixup(x, target, len(train_set.classes), cfg.cutmix, gen)
             if size != x.shape[-1]:
                 x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
             layout = torch.channels_last if cfg.channels_last else torch.contiguous_format

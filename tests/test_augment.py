@@ -1,6 +1,6 @@
 import torch
 
-from core.augment import batch_flip_alternating, batch_scale_crop, parse_augment
+from core.augment import batch_flip_alternating, batch_mixup, batch_scale_crop, parse_augment
 
 
 def test_alternating_flip_shows_each_image_both_ways_round_in_consecutive_epochs():
@@ -33,3 +33,21 @@ def test_scale_crop_zooms_into_a_box_of_each_image_and_keeps_shape_and_dtype():
 
 def test_scale_is_a_known_augmentation():
     assert parse_augment("flip,scale") == ["flip", "scale"]
+
+
+def test_cutmix_pastes_a_box_and_mixes_labels_or_soft_targets_by_its_area():
+    x = torch.arange(8, dtype=torch.float32).view(8, 1, 1, 1).expand(8, 3, 16, 16).contiguous()  # image i is all i
+    y = torch.arange(8) % 4
+    soft = torch.softmax(torch.randn(8, 4), dim=1)
+    for targets in (y, soft):
+        mixed, target = batch_mixup(x, targets, 4, 1.0, torch.Generator().manual_seed(3))
+        assert torch.allclose(target.sum(1), torch.ones(8))
+        base = soft if targets is soft else torch.nn.functional.one_hot(y, 4).float()
+        for i in range(8):
+            values = mixed[i, 0].unique()
+            own = float((mixed[i, 0] == i).float().mean())  # the share of the image still its own
+            if len(values) == 1:
+                assert torch.equal(target[i], base[i])
+            else:  # the target is the area-weighted mix of the two images' targets
+                other = int(values[values != i][0])
+                assert torch.allclose(target[i], own * base[i] + (1 - own) * base[other], atol=1e-6)

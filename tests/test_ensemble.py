@@ -259,14 +259,15 @@ def test_distilling_student_learns_the_teachers_answers(swapped_teacher, tiny_ch
 
     cfg = TrainConfig(data=str(shapes_dir), output_dir=str(tmp_path / "student"), arch="resnet", arch_kwargs=TINY_ARCH,
                       epochs=8, batch_size=16, optimizer="adam", lr=3e-3, val_fraction=0.25, tta=0, log_every=1000,
-                      seed=2, split_seed=0, teacher=str(swapped_teacher), distill=1.0)
+                      seed=2, split_seed=0, teacher=str(swapped_teacher), distill=1.0, cutmix=1.0)
     # the soft targets: the teacher's probabilities (rows sum to 1), so here the rolled names
     train_set, _ = load_train_val(str(shapes_dir), 0.25, 0)
     probs, _ = teacher_targets(str(swapped_teacher), train_set, cfg, 0)
     assert probs.shape == (len(train_set), 4) and torch.allclose(probs.sum(1), torch.ones(len(train_set)), atol=1e-4)
     assert float((probs.argmax(1) == (train_set.labels + 1) % 4).float().mean()) > 0.8
-    # a student taught only by it learns the rolled names: by the last epoch it is mostly wrong on validation,
-    # where the same recipe with the labels (the tiny checkpoint) is mostly right
+    # a student taught only by it (through CutMix, which mixes the soft targets) learns the rolled names: by the
+    # last epoch it is mostly wrong on validation, where the same recipe with the labels (the tiny checkpoint) is
+    # mostly right
     history = train(cfg).metrics["history"]
     assert history[-1]["val_acc"] < 0.4 < 0.6 < load_checkpoint(tiny_checkpoint).metrics["history"][-1]["val_acc"]
     student = load_checkpoint(cfg.output_dir)
