@@ -104,6 +104,15 @@ def _commands(name: str, entry: dict, folder: str, defaults: dict | None, done: 
     return commands
 
 
+def _order_note(members: list[dict]) -> str:
+    notes = []
+    if any((m.get("recipe") or {}).get("init_from") for m in members):
+        notes.append("one with `--init-from` fine-tunes an earlier one")
+    if any(m.get("teacher") for m in members):
+        notes.append("one with `--teacher` learns from an ensemble built before it")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def _ensemble_reproduce(name: str, config: dict, metrics: dict, defaults: dict | None) -> list[str]:
     """The model card's Reproduce section for an ensemble: each member's commands, then the one combining them."""
     members = config["members"]
@@ -121,8 +130,7 @@ def _ensemble_reproduce(name: str, config: dict, metrics: dict, defaults: dict |
     return [
         "",
         "## Reproduce",
-        f"Train the {len(members)} members in this order (one with `--init-from` fine-tunes an earlier one, one with "
-        "`--teacher` learns from an ensemble built before it), then combine them:",
+        f"Train the {len(members)} members in this order{_order_note(members)}, then combine them:",
         "```",
         *commands,
         combine,

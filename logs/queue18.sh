@@ -13,3 +13,7 @@ $PY -m core.train --data everyday50-train-jpg --output-dir runs/everyday50-resne
   --augment flip,translate --translate 4 --cutout 8 --cutmix 1.0 --lookahead --norm-bias-lr-scale 64 --tta 1 \
   --teacher runs/everyday50-teacher5 --distill 0.7 --seed 2 --split-seed 0 \
   --max-minutes ${MAX_MINUTES:-80} --resume >> logs/everyday50-resnet-kd.log 2>&1
+# Result (session 15): 64.44% validation top-1 (tta 1), 61.8 min. But CutMix mixed the labels, not the teacher's
+# targets, so this run never saw the teacher: it is the first network's recipe with --seed 2 (renamed
+# runs/everyday50-resnet-seed2, see logs/queue20.sh; its log is logs/everyday50-resnet-seed2.log). logs/queue21.sh repeats
+# the distillation with the fix.
