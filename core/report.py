@@ -81,6 +81,11 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
+def _run_folders(entries: list[dict], unnamed: str) -> list[str]:
+    """Where the card's commands put each network: runs/<the folder it was trained in>."""
+    return [f"runs/{m.get('source') or f'{unnamed}{i}'}" for i, m in enumerate(entries, start=1)]
+
+
 def _commands(name: str, entry: dict, folder: str, defaults: dict | None, done: set[str]) -> list[str]:
     """The commands that make one network (a checkpoint's config or an ensemble member's entry) at ``folder``: the
     stages it was fine-tuned from, the teacher it was distilled from (that teacher's own networks first), then its
@@ -93,7 +98,7 @@ def _commands(name: str, entry: dict, folder: str, defaults: dict | None, done: 
     if teacher and teacher.get("path") not in done:
         parts = teacher.get("members") or []
         if parts:
-            outs = [f"runs/{m.get('source') or f'teacher-member{i}'}" for i, m in enumerate(parts, start=1)]
+            outs = _run_folders(parts, "teacher-member")
             for m, out in zip(parts, outs, strict=True):
                 commands += _commands(name, m, out, defaults, done)
             commands.append(f"python -m core.ensemble {' '.join(outs)} --output-dir {teacher['path']}")
@@ -116,7 +121,7 @@ def _order_note(members: list[dict]) -> str:
 def _ensemble_reproduce(name: str, config: dict, metrics: dict, defaults: dict | None) -> list[str]:
     """The model card's Reproduce section for an ensemble: each member's commands, then the one combining them."""
     members = config["members"]
-    out = [f"runs/{m.get('source') or f'member{i}'}" for i, m in enumerate(members, start=1)]
+    out = _run_folders(members, "member")
     commands: list[str] = []
     done: set[str] = set()
     for m, folder in zip(members, out, strict=True):

@@ -499,7 +499,7 @@ def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_s
     from core.ensemble import SPLIT_KEYS, member_entry
 
     ckpt = load_checkpoint(teacher)
-    if ckpt.classes != train_set.classes or int(ckpt.config["input_size"]) != train_set.input_size:
+    if ckpt.classes != train_set.classes or ckpt.input_size != train_set.input_size:
         raise ConfigError(f"the teacher {teacher} has other classes or another input size than the training data")
     mine = {"fingerprint": train_set.fingerprint, "val_fraction": cfg.val_fraction, "seed": split_seed, "merge": cfg.merge}
     theirs = ckpt.config.get("dataset", {})
