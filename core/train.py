@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import pickle
 import sys
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ import torch.distributed as dist
 from torch import nn
 
 from core.augment import batch_cutout, batch_flip_alternating, batch_flip_lr, batch_mixup, batch_scale_crop, batch_translate, parse_augment
-from core.checkpoint import Checkpoint, build_config, load_checkpoint, save_checkpoint
+from core.checkpoint import Checkpoint, build_config, load_checkpoint, save_checkpoint, weights_sha256
 from core.data import ImageSet, channel_stats, load_train_val, parse_merge, resize_images
 from core.errors import ConfigError, UserError
 from core.evaluate import predict_logits, validation_figures
@@ -275,6 +276,11 @@ def _set_train_mode(model: nn.Module, frozen: bool) -> None:
 # Train
 
 
+def _teacher_cache_path(output_dir: Path) -> Path:
+    """The teacher's targets for a run, beside its resume file, so that --resume does not label every image again."""
+    return output_dir.parent / f".{output_dir.name}.teacher.pt"
+
+
 def _resume_path(output_dir: Path) -> Path:
     # Beside the checkpoint, not inside it: it holds optimizer state (too large to ship) and must survive
     # the atomic swap of the checkpoint folder.
@@ -318,7 +324,8 @@ def train(
         val_set = replace(val_set, images=resize_images(val_set.images, input_size))
 
     model, arch_kwargs, base = _build_model(cfg, train_set)
-    soft_labels, teacher = teacher_targets(cfg.teacher, train_set, cfg, split_seed) if cfg.teacher else (None, None)
+    soft_labels, teacher = (teacher_targets(cfg.teacher, train_set, cfg, split_seed, cache=_teacher_cache_path(output_dir))
+                            if cfg.teacher else (None, None))
     mean, std = (base.mean, base.std) if base else channel_stats(train_set.images)
     whiten_biases = whitening_biases(model)
     if base is None and whiten_biases:
@@ -481,7 +488,9 @@ def train(
         save_checkpoint(output_dir, best_model.cpu(), config, metrics, model_card(output_dir.name, config, metrics, asdict(TrainConfig())),
                         extra_files={"curves.png": plot})
         plot.unlink(missing_ok=True)
-        resume_file.unlink(missing_ok=True) if not stopped else None
+        if not stopped:
+            resume_file.unlink(missing_ok=True)
+            _teacher_cache_path(output_dir).unlink(missing_ok=True)
     report({"event": "done", "output_dir": str(output_dir), "metrics": {k: metrics.get(k) for k in ("val", "train_seconds")},
             "stopped_early": stopped})
     if world > 1:
@@ -489,13 +498,16 @@ def train(
     return TrainResult(output_dir, metrics, stopped)
 
 
-def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_seed: int) -> tuple[torch.Tensor, dict]:
+def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_seed: int,
+                    cache: Path | None = None) -> tuple[torch.Tensor, dict]:
     """The teacher's probabilities (N, classes) for every training image, mirror-averaged and at the temperature
     calibrated on its validation split (the soft part of each target when distilling), and what config.json keeps
     about the teacher (how to rebuild it: its recipe, or its members').
 
     Raises ConfigError unless the teacher has the same classes and input size and was validated on the same split
-    (else it would have trained on the student's validation images, and the student's figures would flatter it)."""
+    (else it would have trained on the student's validation images, and the student's figures would flatter it).
+    With ``cache``, the targets are kept there and reused while the teacher's weights and temperature and the
+    training images are the same (labelling 22,500 images with five networks takes minutes on a CPU)."""
     from core.ensemble import SPLIT_KEYS, member_entry
 
     ckpt = load_checkpoint(teacher)
@@ -507,11 +519,35 @@ def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_s
         if theirs.get(key) != mine[key]:
             raise ConfigError(f"the teacher {teacher} was validated on another split (dataset {key}: {theirs.get(key)!r} "
                               f"vs {mine[key]!r}): it has seen this run's validation images")
+    record = {**member_entry(ckpt), "path": teacher, "members": ckpt.config.get("members") or []}
+    temperature = float(ckpt.config.get("temperature") or 1.0)
+    key = {"weights": weights_sha256(teacher), "temperature": temperature, "images": _images_digest(train_set)}
+    if cache is not None and cache.exists():
+        try:
+            saved = torch.load(cache, map_location="cpu", weights_only=True)
+            if saved.get("key") == key and saved["targets"].shape == (len(train_set), len(train_set.classes)):
+                return saved["targets"], record
+        except (OSError, RuntimeError, KeyError, AttributeError, pickle.UnpicklingError):
+            pass  # a damaged cache is computed again
     device = pick_device()
     logits = predict_logits(ckpt.model.to(device), train_set.images, ckpt.mean, ckpt.std, tta=1,
                             autocast=bf16_supported(device))
-    record = {**member_entry(ckpt), "path": teacher, "members": ckpt.config.get("members") or []}
-    return torch.softmax(logits / float(ckpt.config.get("temperature") or 1.0), dim=1), record
+    targets = torch.softmax(logits / temperature, dim=1)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        part = cache.with_name(f"{cache.name}.{os.getpid()}.part")  # whole or absent, also with several processes
+        torch.save({"key": key, "targets": targets}, part)
+        os.replace(part, cache)
+    return targets, record
+
+
+def _images_digest(ds: ImageSet) -> str:
+    """sha256 of a set's images and labels, in order."""
+    import hashlib
+
+    digest = hashlib.sha256(ds.images.contiguous().numpy().tobytes())
+    digest.update(ds.labels.contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def progressive_size(epoch: int, epochs: int, start: int, full: int) -> int:

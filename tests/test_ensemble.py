@@ -275,6 +275,29 @@ def test_distilling_student_learns_the_teachers_answers(swapped_teacher, tiny_ch
     card = (student.path / "README.md").read_text()  # the teacher is made first, then the student learns from it
     assert card.index(f"--output-dir {swapped_teacher}") < card.index(f"--teacher {swapped_teacher}")
     assert student.config["teacher"]["path"] == str(swapped_teacher) and student.config["teacher"]["members"] == []
+    assert not (tmp_path / ".student.teacher.pt").exists()  # a finished run leaves no cache behind
+
+
+def test_teacher_targets_are_cached_for_resume_and_recomputed_when_the_teacher_changes(
+        swapped_teacher, tiny_checkpoint, shapes_dir, tmp_path, monkeypatch):
+    import core.train
+    from core.data import load_train_val
+    from core.train import TrainConfig, teacher_targets
+
+    cfg = TrainConfig(data=str(shapes_dir), val_fraction=0.25, split_seed=0)
+    train_set, _ = load_train_val(str(shapes_dir), 0.25, 0)
+    cache = tmp_path / ".run.teacher.pt"
+    rolled, _ = teacher_targets(str(swapped_teacher), train_set, cfg, 0, cache=cache)
+    calls = []
+    real_predict = core.train.predict_logits
+    monkeypatch.setattr(core.train, "predict_logits", lambda *a, **k: calls.append(1) or real_predict(*a, **k))
+    again, _ = teacher_targets(str(swapped_teacher), train_set, cfg, 0, cache=cache)
+    assert calls == [] and torch.equal(again, rolled)  # read back, the teacher did not run
+    other, _ = teacher_targets(str(tiny_checkpoint), train_set, cfg, 0, cache=cache)  # another teacher: labelled anew
+    assert calls == [1] and float((other.argmax(1) == rolled.argmax(1)).float().mean()) < 0.5
+    cache.write_bytes(b"not a torch file")  # a damaged cache is recomputed, not an error
+    again, _ = teacher_targets(str(swapped_teacher), train_set, cfg, 0, cache=cache)
+    assert calls == [1, 1] and torch.allclose(again, rolled)
 
 
 def test_card_of_an_ensemble_with_a_distilled_member_rebuilds_its_teacher_first(ensemble_dir):

@@ -1,15 +1,12 @@
 import sys, torch, os
 sys.path.insert(0, '.')
+sys.path.insert(0, os.path.dirname(__file__))
 torch.set_num_threads(1)
 from core.checkpoint import load_checkpoint
 from core.evaluate import load_eval_set, predict_logits
-def q4g(w, group=32, bits=4):
-    qmax = 2 ** (bits - 1) - 1
-    o = w.shape[0]; f = w.reshape(o, -1); n = f.shape[1]
-    g = group if n % group == 0 else n
-    f = f.reshape(o, n // g, g)
-    s = (f.abs().amax(-1, keepdim=True).clamp_min(1e-12) / qmax).half().float()
-    return ((f / s).round().clamp(-qmax, qmax) * s).reshape(w.shape)
+from member_logits_q import q4g  # noqa: E402
+
+
 data, tta, fmts = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
 os.makedirs("/tmp/logits", exist_ok=True)
 for run in sys.argv[4:]:
@@ -20,7 +17,7 @@ for run in sys.argv[4:]:
     for fmt in fmts:
         out = f"/tmp/logits/{os.path.basename(run)}-{fmt}-tta{tta}.pt"
         if os.path.exists(out): continue
-        s2 = {k: (q4g(v, int(fmt[5:])) if fmt.startswith("int4g") and v.is_floating_point() and v.dim() >= 2 and v.numel() >= 1024 else v) for k, v in state.items()}
+        s2 = {k: (q4g(v, int(fmt[5:].removesuffix("mse")), mse=fmt.endswith("mse")) if fmt.startswith("int4g") and v.is_floating_point() and v.dim() >= 2 and v.numel() >= 1024 else v) for k, v in state.items()}
         ck.model.load_state_dict(s2)
         lg = predict_logits(ck.model, val.images, ck.mean, ck.std, tta=tta, autocast=True)
         torch.save(lg, out)
