@@ -64,10 +64,12 @@ def promote(run_dir: str | Path, checkpoint_dir: str | Path) -> Path:
     return checkpoint_dir
 
 
-def store_quantized(checkpoint_dir: str | Path, weight_format: str, data: str | None = None) -> dict:
+def store_quantized(checkpoint_dir: str | Path, weight_format: str, data: str | None = None,
+                    int4_from: str | None = None) -> dict:
     """Re-save the checkpoint's weights as int8 or int4 (a quarter or about a seventh of float32, see
     core.checkpoint.quantize) and re-measure its validation figures on the quantized weights with the tta they were
     measured with; the float figures stay in metrics.json as ``val_float``. Returns the new ``val`` figures.
+    int4_from: with int4, the layer it starts from (the earlier ones int8).
     Weights already quantized are not quantized again (that would compound the error): re-train or re-combine."""
     from core.evaluate import default_tta, measure_validation
     from core.report import model_card
@@ -75,13 +77,13 @@ def store_quantized(checkpoint_dir: str | Path, weight_format: str, data: str | 
     checkpoint_dir = Path(checkpoint_dir)
     ckpt = load_checkpoint(checkpoint_dir)
     current = ckpt.config.get("weight_format")
-    if current == weight_format:
+    if (current, ckpt.config.get("int4_from")) == (weight_format, int4_from):
         return ckpt.metrics.get("val", {})
     if current:
         raise ConfigError(f"{checkpoint_dir} is already stored as {current}; quantize it from its float weights "
                           "(the run folder, or python -m core.ensemble on its members)")
-    config = {**ckpt.config, "weight_format": weight_format}
-    round_trip(ckpt.model, weight_format)
+    config = {**ckpt.config, "weight_format": weight_format, **({"int4_from": int4_from} if int4_from else {})}
+    round_trip(ckpt.model, weight_format, int4_from)
     metrics = {**ckpt.metrics, "val_float": ckpt.metrics.get("val"),
                **measure_validation(replace(ckpt, config=config), default_tta(ckpt), data)}
     config["temperature"] = metrics["val_calibrated"]["temperature"]
@@ -126,13 +128,18 @@ def main(argv: list[str] | None = None) -> int:
                            help="store the weights as int8 (a quarter of float32) and re-measure the validation figures")
     precision.add_argument("--int4", action="store_true",
                            help="store the weights as int4 in groups of 32 (4.5 bits a weight) and re-measure")
+    parser.add_argument("--int4-from", default=None, metavar="LAYER",
+                        help="with --int4: the layers before this one (e.g. stage3) stay int8")
     args = parser.parse_args(argv)
+    if args.int4_from and not args.int4:
+        print("error: --int4-from goes with --int4", file=sys.stderr)
+        return 2
     try:
         if args.promote:
             promote(args.promote, args.checkpoint)
         if args.int8 or args.int4:
             fmt = INT8 if args.int8 else INT4
-            val = store_quantized(args.checkpoint, fmt, args.data)
+            val = store_quantized(args.checkpoint, fmt, args.data, args.int4_from)
             print(f"{fmt} weights: validation top-1 {100 * val['top1']:.2f}%")
         for path in bundle(args.checkpoint, args.per_class, args.data):
             print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")

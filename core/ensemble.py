@@ -58,25 +58,30 @@ def member_entry(ckpt: Checkpoint) -> dict:
 
 
 def build_ensemble(member_dirs: list[str | Path], output_dir: str | Path, tta: int | None = None,
-                   weight_format: str | None = None, data: str | None = None) -> Path:
+                   weight_format: str | None = None, data: str | None = None, int4_from: str | None = None) -> Path:
     """Combine the checkpoints in ``member_dirs`` into one at ``output_dir``, measured on their validation split.
 
     tta: test-time augmentation for the figures (default: the first member's). weight_format "int8" or "int4"
-    stores the weights quantized (see core.checkpoint.quantize); the figures are measured on the quantized weights.
+    stores the weights quantized (see core.checkpoint.quantize; int4_from: the layer int4 starts from, int8 before
+    it); the figures are measured on the quantized weights.
     data: the dataset if it moved since training. Raises ConfigError / CheckpointError / DataError.
     """
     if weight_format not in (None, *WEIGHT_FORMATS):
         raise ConfigError(f"weight format must be one of {', '.join(WEIGHT_FORMATS)} or none, got {weight_format!r}")
+    if int4_from and weight_format != INT4:
+        raise ConfigError("--int4-from goes with --int4")
     ckpts = [load_checkpoint(d) for d in member_dirs]
     check_members(ckpts)
     first = ckpts[0]
-    config = {k: v for k, v in first.config.items() if k not in ("lineage", "temperature", "weight_format")}
+    config = {k: v for k, v in first.config.items() if k not in ("lineage", "temperature", "weight_format", "int4_from")}
     config["members"] = [member_entry(c) for c in ckpts]
     if weight_format:
         config["weight_format"] = weight_format
+    if int4_from:
+        config["int4_from"] = int4_from
     model = Ensemble([c.model for c in ckpts]).eval()
     if weight_format:  # measure exactly what will be loaded
-        round_trip(model, weight_format)
+        round_trip(model, weight_format, int4_from)
     tta = default_tta(first) if tta is None else int(tta)
     metrics = {
         **measure_validation(Checkpoint(None, model, config), tta, data), "members": len(ckpts),
@@ -103,11 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument("--int8", action="store_true", help="store the weights as int8 with per-channel scales")
     precision.add_argument("--int4", action="store_true", help="store the weights as int4 with a scale per 32 weights")
+    parser.add_argument("--int4-from", default=None, metavar="LAYER",
+                        help="with --int4: the layers before this one (e.g. stage3) stay int8")
     parser.add_argument("--data", default=None, help="dataset path if it moved since training")
     args = parser.parse_args(argv)
     try:
         out = build_ensemble(args.members, args.output_dir, args.tta,
-                             INT8 if args.int8 else INT4 if args.int4 else None, args.data)
+                             INT8 if args.int8 else INT4 if args.int4 else None, args.data, args.int4_from)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

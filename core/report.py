@@ -17,6 +17,13 @@ WEIGHT_FORMAT_NOTES = {
 }
 
 
+def _weight_format_options(config: dict) -> str:
+    """The command-line options that store the weights as this config says (empty for float weights)."""
+    if not config.get("weight_format"):
+        return ""
+    return f" --{config['weight_format']}" + (f" --int4-from {config['int4_from']}" if config.get("int4_from") else "")
+
+
 def plot_history(history: list[dict], path: Path) -> Path:
     """Train vs validation loss and accuracy per epoch as a small PNG at ``path``. Returns ``path``."""
     epochs = [h["epoch"] for h in history]
@@ -128,7 +135,7 @@ def _ensemble_reproduce(name: str, config: dict, metrics: dict, defaults: dict |
         commands += _commands(name, m, folder, defaults, done)
     combine = (f"python -m core.ensemble {' '.join(out)} --output-dir checkpoints/{name}"
                + (f" --tta {metrics['tta']}" if metrics.get("tta") is not None else "")
-               + (f" --{config['weight_format']}" if config.get("weight_format") else ""))
+               + _weight_format_options(config))
     rows = [f"| {i} | `{folder}` | {m['arch']} `{json.dumps(m.get('arch_kwargs', {}))}` | {m.get('parameters') or 0:,} | "
             f"{m.get('epochs_run', '?')} | {(m.get('train_seconds') or 0) / 60:.1f} | {_pct(m.get('val_top1'))} (tta {m.get('tta')}) |"
             for i, (m, folder) in enumerate(zip(members, out, strict=True), start=1)]
@@ -165,6 +172,7 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
         f"input {config['input_size']}x{config['input_size']} RGB, {metrics.get('parameters', 0):,} parameters. "
         "Weights in `model.safetensors` (continued in `model.2.safetensors`, ... when over 10 MB)"
         + WEIGHT_FORMAT_NOTES.get(config.get("weight_format"), "")
+        + (f" from layer `{config['int4_from']}` on (the layers before it int8)" if config.get("int4_from") else "")
         + "; architecture, classes, groups and normalisation in `config.json`."
         + (" The app's inside views (feature maps, filters, top images) show member 1; its Grad-CAM averages "
            "the members' maps." if members else ""),
@@ -187,7 +195,7 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
         if stages or config.get("teacher") else "",
         "```",
         *_commands(name, config, f"checkpoints/{name}", defaults, set()),
-        *([f"python -m core.bundle checkpoints/{name} --{config['weight_format']}"] if config.get("weight_format") else []),
+        *([f"python -m core.bundle checkpoints/{name}{_weight_format_options(config)}"] if config.get("weight_format") else []),
         "```",
         *[f"Stage {i}: {s.get('epochs', '?')} epochs, {s.get('train_seconds', 0) / 60:.1f} minutes, validation top-1 "
           f"{_pct(s.get('val_top1'))}." for i, s in enumerate(stages, start=1)],

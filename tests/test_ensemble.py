@@ -164,6 +164,45 @@ def test_int4_ensemble_is_smaller_than_int8_and_predicts_nearly_the_same(tiny_ch
         store_quantized(single, "int8")
 
 
+def test_int4_from_a_layer_keeps_the_earlier_layers_int8_in_every_member(tiny_checkpoint, second_member, tmp_path,
+                                                                         shapes_dir, capsys):
+    from safetensors.torch import load_file
+
+    from core.bundle import main as bundle_main
+    from core.bundle import store_quantized
+    from core.ensemble import main as ensemble_main
+
+    sizes = {}
+    for name, options in (("q8", ["--int8"]), ("q4", ["--int4"]), ("mixed", ["--int4", "--int4-from", "stage3"])):
+        assert ensemble_main([str(tiny_checkpoint), str(second_member), "--output-dir", str(tmp_path / name), *options]) == 0
+        sizes[name] = sum(f.stat().st_size for f in (tmp_path / name).glob("model*.safetensors"))
+    assert sizes["q4"] < sizes["mixed"] < sizes["q8"]
+    stored = load_file(tmp_path / "mixed" / "model.safetensors")
+    for i in (0, 1):
+        for layer in ("stage2.conv", "stage2.blocks.0.conv"):
+            assert stored[f"members.{i}.{layer}.weight"].dtype == torch.int8 and f"members.{i}.{layer}.weight.int8_scale" in stored
+        for layer in ("stage3.conv", "stage3.blocks.0.conv"):
+            assert stored[f"members.{i}.{layer}.weight"].dtype == torch.uint8 and f"members.{i}.{layer}.weight.int4_scale" in stored
+    mixed = load_checkpoint(tmp_path / "mixed")
+    assert mixed.config["int4_from"] == "stage3" and "--int4 --int4-from stage3" in (tmp_path / "mixed" / "README.md").read_text()
+    labels = load_eval_set(mixed, shapes_dir, "val").labels
+    _, x = _val_inputs(mixed, shapes_dir)
+    with torch.no_grad():
+        preds = mixed.model(x).argmax(1)
+    assert mixed.metrics["val"]["top1"] == pytest.approx(float((preds == labels).float().mean()))  # measured as loaded
+    # a layer no member has, or int4_from without int4: a clear error, nothing written
+    assert ensemble_main([str(tiny_checkpoint), str(second_member), "--output-dir", str(tmp_path / "bad"), "--int4",
+                          "--int4-from", "stage9"]) == 2
+    assert "no layer 'stage9'" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    single = tmp_path / "single"
+    shutil.copytree(tiny_checkpoint, single)
+    assert bundle_main([str(single), "--int8", "--int4-from", "stage3"]) == 2
+    assert "goes with --int4" in capsys.readouterr().err and "weight_format" not in load_checkpoint(single).config
+    store_quantized(single, "int4", int4_from="stage3")
+    assert load_checkpoint(single).config["int4_from"] == "stage3"
+    assert "--int4 --int4-from stage3" in (single / "README.md").read_text()
+
+
 def test_members_that_cannot_vote_together_are_refused(tiny_checkpoint, second_member, tmp_path):
     other_split = tmp_path / "other-split"
     shutil.copytree(second_member, other_split)
