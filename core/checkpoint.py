@@ -7,7 +7,7 @@
                         an ensemble's members are ``members.0.*``, ``members.1.*`` ..., and with
                         "weight_format": "int8" the larger tensors are int8 with per-channel scales,
                         with "int4" two 4-bit values per byte with a scale per 32 weights (with
-                        "int4_from": a layer, the layers before it int8)
+                        "int4_from": a layer, the layers before it and the classifier int8)
     metrics.json        validation figures and the per-epoch history
     README.md           the model card
 
@@ -144,13 +144,13 @@ def quantize_int4(state: dict[str, torch.Tensor], group: int = INT4_GROUP, int4_
     ``<name>.int4_shape``): 4.5 bits a weight, 56% of int8. Per-group scales keep the error small where one
     scale per channel would not (a channel's largest weight would set the step for all of them).
 
-    int4_from: a layer name (e.g. "stage3"): the tensors before it (in each network of an ensemble) stay int8 and
-    only it and the later ones become int4. The first layers hold few weights but int4 hurts them most: on the
-    CIFAR-10 ResNets, int4 from stage3 kept the three-network accuracy (94.02%) where int4 throughout cost 0.3
-    points. Raises CheckpointError when no network has that layer."""
+    int4_from: a layer name (e.g. "stage3"): the tensors before it (in each network of an ensemble) and the
+    classifier stay int8; only the layers from it on up to the classifier become int4. The first layers hold few
+    weights but int4 hurts them most: on the CIFAR-10 ResNets, int4 from stage3 kept the three-network accuracy
+    (94.02%) where int4 throughout cost 0.3 points. Raises CheckpointError when no network has that layer."""
     if group < 2 or group % 2:
         raise ValueError(f"the int4 group must be an even number of weights, got {group}")
-    low = _before_layer(state, int4_from) if int4_from else set()
+    low = _int8_keys(state, int4_from) if int4_from else set()
     out = {}
     for key, v in state.items():
         if not _quantizable(v):
@@ -170,21 +170,25 @@ def quantize_int4(state: dict[str, torch.Tensor], group: int = INT4_GROUP, int4_
     return out
 
 
-def _before_layer(state: dict[str, torch.Tensor], layer: str) -> set[str]:
-    """The keys of ``state`` that come before ``layer`` in their network (an ensemble's members are
-    ``members.<i>.``-prefixed), in the state dict's order, which follows the layers from input to output."""
-    before, reached = set(), set()
-    for key in state:
+def _int8_keys(state: dict[str, torch.Tensor], layer: str) -> set[str]:
+    """For int4 from ``layer`` on: the keys of ``state`` that stay int8, those before ``layer`` in their network
+    (an ensemble's members are ``members.<i>.``-prefixed; the state dict's order follows the layers from input to
+    output) and each network's last weight matrix, the classifier (few weights, and as sensitive as the first;
+    too small to quantize at all in some networks)."""
+    int8, reached, last = set(), set(), {}
+    for key, v in state.items():
         net, local = re.match(r"((?:members\.\d+\.)?)(.*)", key).groups()
         if local == layer or local.startswith(layer + "."):
             reached.add(net)
         if net not in reached:
-            before.add(key)
+            int8.add(key)
+        if v.is_floating_point() and v.dim() >= 2:
+            last[net] = key
     if not reached:
         layers = sorted({k.split(".")[0] for k in state if not k.startswith("members.")}
                         or {k.split(".")[2] for k in state if k.startswith("members.")})
         raise CheckpointError(f"no layer {layer!r} to start int4 from; the layers are {', '.join(layers)}")
-    return before
+    return int8 | set(last.values())
 
 
 def quantize(state: dict[str, torch.Tensor], weight_format: str, int4_from: str | None = None) -> dict[str, torch.Tensor]:

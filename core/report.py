@@ -172,7 +172,7 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
         f"input {config['input_size']}x{config['input_size']} RGB, {metrics.get('parameters', 0):,} parameters. "
         "Weights in `model.safetensors` (continued in `model.2.safetensors`, ... when over 10 MB)"
         + WEIGHT_FORMAT_NOTES.get(config.get("weight_format"), "")
-        + (f" from layer `{config['int4_from']}` on (the layers before it int8)" if config.get("int4_from") else "")
+        + (f" from layer `{config['int4_from']}` on (the layers before it and the classifier int8)" if config.get("int4_from") else "")
         + "; architecture, classes, groups and normalisation in `config.json`."
         + (" The app's inside views (feature maps, filters, top images) show member 1; its Grad-CAM averages "
            "the members' maps." if members else ""),

@@ -164,6 +164,27 @@ def test_int4_ensemble_is_smaller_than_int8_and_predicts_nearly_the_same(tiny_ch
         store_quantized(single, "int8")
 
 
+def test_int4_from_a_layer_leaves_the_earlier_layers_and_the_classifier_int8():
+    net = {"stem.weight": torch.randn(16, 24, 3, 3), "stage2.conv.weight": torch.randn(32, 16, 3, 3),
+           "stage3.conv.weight": torch.randn(32, 32, 3, 3), "stage3.bn.weight": torch.randn(32),
+           "stage4.conv.weight": torch.randn(32, 32, 3, 3), "head.weight": torch.randn(10, 200)}
+    ensemble = {f"members.{i}.{k}": v for i in (0, 1) for k, v in net.items()}
+    for state, prefixes in ((net, [""]), (ensemble, ["members.0.", "members.1."])):
+        q = quantize_int4(state, int4_from="stage3")
+        for p in prefixes:
+            int8 = ["stem", "stage2.conv", "head"]
+            assert [k for k in int8 if q[f"{p}{k}.weight"].dtype == torch.int8] == int8
+            assert q[f"{p}stage3.conv.weight"].dtype == q[f"{p}stage4.conv.weight"].dtype == torch.uint8
+            assert q[f"{p}stage3.bn.weight"].dtype == torch.float32
+        back = dequantize(q)
+        assert all(back[k].shape == v.shape and (back[k] - v).abs().max() < v.abs().max() / 6 for k, v in state.items())
+    with pytest.raises(CheckpointError, match="no layer 'stage9'.*head, stage2, stage3, stage4, stem"):
+        quantize_int4(net, int4_from="stage9")
+    with pytest.raises(CheckpointError, match="no layer 'stage'"):  # whole names only, not their beginnings
+        quantize_int4(net, int4_from="stage")
+    assert quantize_int4(net, int4_from="stage3.conv")["stage3.conv.weight"].dtype == torch.uint8  # or a sub-layer
+
+
 def test_int4_from_a_layer_keeps_the_earlier_layers_int8_in_every_member(tiny_checkpoint, second_member, tmp_path,
                                                                          shapes_dir, capsys):
     from safetensors.torch import load_file
