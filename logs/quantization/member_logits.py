@@ -17,7 +17,17 @@ for run in sys.argv[4:]:
     for fmt in fmts:
         out = f"/tmp/logits/{os.path.basename(run)}-{fmt}-tta{tta}.pt"
         if os.path.exists(out): continue
-        s2 = {k: (q4g(v, int(fmt[5:].removesuffix("mse")), mse=fmt.endswith("mse")) if fmt.startswith("int4g") and v.is_floating_point() and v.dim() >= 2 and v.numel() >= 1024 else v) for k, v in state.items()}
+        # int4gG[mse][@prefix+prefix]: int4 only for the tensors named so (the others int8, per output channel)
+        spec, _, only = fmt.partition("@")
+        only = tuple(only.split("+")) if only else ()
+        s2 = {}
+        for k, v in state.items():
+            if not (spec.startswith("int4g") and v.is_floating_point() and v.dim() >= 2 and v.numel() >= 1024):
+                s2[k] = v
+            elif not only or k.startswith(only):
+                s2[k] = q4g(v, int(spec[5:].removesuffix("mse")), mse=spec.endswith("mse"))
+            else:
+                s2[k] = q4g(v, v[0].numel(), bits=8)
         ck.model.load_state_dict(s2)
         lg = predict_logits(ck.model, val.images, ck.mean, ck.std, tta=tta, autocast=True)
         torch.save(lg, out)
