@@ -69,7 +69,7 @@ def store_quantized(checkpoint_dir: str | Path, weight_format: str, data: str | 
     """Re-save the checkpoint's weights as int8 or int4 (a quarter or about a seventh of float32, see
     core.checkpoint.quantize) and re-measure its validation figures on the quantized weights with the tta they were
     measured with; the float figures stay in metrics.json as ``val_float``. Returns the new ``val`` figures.
-    int4_from: with int4, the layer it starts from (the earlier ones int8).
+    int4_from: with int4, the layer it starts from (the earlier ones and the classifier stay int8).
     Weights already quantized are not quantized again (that would compound the error): re-train or re-combine."""
     from core.evaluate import default_tta, measure_validation
     from core.report import model_card
