@@ -507,7 +507,7 @@ def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_s
     Raises ConfigError unless the teacher has the same classes and input size and was validated on the same split
     (else it would have trained on the student's validation images, and the student's figures would flatter it).
     With ``cache``, the targets are kept there and reused while the teacher's weights and temperature and the
-    training images are the same (labelling 22,500 images with five networks takes minutes on a CPU)."""
+    training split are the same (labelling 22,500 images with five networks takes minutes on a CPU)."""
     from core.ensemble import SPLIT_KEYS, member_entry
 
     ckpt = load_checkpoint(teacher)
@@ -521,7 +521,8 @@ def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_s
                               f"vs {mine[key]!r}): it has seen this run's validation images")
     record = {**member_entry(ckpt), "path": teacher, "members": ckpt.config.get("members") or []}
     temperature = float(ckpt.config.get("temperature") or 1.0)
-    key = {"weights": weights_sha256(teacher), "temperature": temperature, "images": _images_digest(train_set)}
+    # the split checked above fixes the training images, in order
+    key = {"weights": weights_sha256(teacher), "temperature": temperature, "split": mine, "size": train_set.input_size}
     if cache is not None and cache.exists():
         try:
             saved = torch.load(cache, map_location="cpu", weights_only=True)
@@ -539,15 +540,6 @@ def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_s
         torch.save({"key": key, "targets": targets}, part)
         os.replace(part, cache)
     return targets, record
-
-
-def _images_digest(ds: ImageSet) -> str:
-    """sha256 of a set's images and labels, in order."""
-    import hashlib
-
-    digest = hashlib.sha256(ds.images.contiguous().numpy().tobytes())
-    digest.update(ds.labels.contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def progressive_size(epoch: int, epochs: int, start: int, full: int) -> int:
