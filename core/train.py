@@ -488,7 +488,7 @@ def train(
         save_checkpoint(output_dir, best_model.cpu(), config, metrics, model_card(output_dir.name, config, metrics, asdict(TrainConfig())),
                         extra_files={"curves.png": plot})
         plot.unlink(missing_ok=True)
-        if not stopped:
+        if stopped != "time limit":  # only a time limit leaves something to --resume
             resume_file.unlink(missing_ok=True)
             _teacher_cache_path(output_dir).unlink(missing_ok=True)
     report({"event": "done", "output_dir": str(output_dir), "metrics": {k: metrics.get(k) for k in ("val", "train_seconds")},

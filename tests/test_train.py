@@ -113,6 +113,8 @@ def test_a_time_limit_resumes_into_the_same_model_as_an_uninterrupted_run(shapes
 def test_early_stop_after_patience(shapes_dir, tmp_path):
     result = train(_cfg(shapes_dir, tmp_path / "m", epochs=30, lr=1e-9, early_stop=2))
     assert result.stopped_early == "early stop" and len(result.metrics["history"]) < 30
+    # nothing is left to resume: no resume file beside the checkpoint
+    assert not list(result.output_dir.parent.glob(f".{result.output_dir.name}.*"))
 
 
 def test_fine_tune_onto_new_classes_with_a_frozen_backbone(tiny_checkpoint, tmp_path):
