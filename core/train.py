@@ -629,7 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", default=d.teacher, help="distil from this checkpoint or ensemble (same validation split)")
     p.add_argument("--distill", type=float, default=d.distill, help="the teacher's share of each training target (0..1)")
     p.add_argument("--max-minutes", type=float, default=d.max_minutes,
-                   help="stop after this many minutes in all (resumes included); --resume continues from there")
+                   help="stop after this many minutes of wall clock in all (loading the data, a teacher's labelling and "
+                        "earlier parts of a resumed run included); --resume continues from there")
     p.add_argument("--early-stop", type=int, default=d.early_stop, metavar="PATIENCE")
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--no-bf16", dest="bf16", action="store_false", default=None)
