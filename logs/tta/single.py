@@ -1,5 +1,5 @@
 """One network's top-1 under sets of test-time views (session 17): python logs/tta/single.py everyday50-resnet-seed2"""
-import torch, glob, itertools, sys
+import torch, glob, sys
 run = sys.argv[1]
 y = torch.load('/tmp/tta/labels.pt')
 L = {p.split(run+'-')[1][:-3]: torch.load(p).log_softmax(1) for p in glob.glob(f'/tmp/tta/{run}-*.pt')}
