@@ -37,6 +37,23 @@ def test_promote_keeps_the_earlier_stage_in_the_lineage_and_the_card(tiny_checkp
     assert "Stage 1: 8 epochs" in card and card.count("python -m core.train") >= 2
 
 
+def test_promoting_the_same_run_again_adds_no_stage(tiny_checkpoint, shapes_dir, tmp_path):
+    # A float copy of the fine-tuned run, kept before --int8, promoted again: the checkpoint already holds that
+    # training, so the lineage keeps one earlier stage (and the card one "Stage" line and no repeated command).
+    ckpt_dir = shutil.copytree(tiny_checkpoint, tmp_path / "checkpoints" / "shapes-resnet")
+    cfg = replace(TrainConfig(), data=str(shapes_dir), output_dir=str(tmp_path / "runs" / "cycle2"), init_from=str(ckpt_dir),
+                  epochs=1, batch_size=16, optimizer="adam", lr=1e-3, val_fraction=0.25, tta=0)
+    train(cfg)
+    promote(tmp_path / "runs" / "cycle2", ckpt_dir)
+    float_copy = shutil.copytree(ckpt_dir, tmp_path / "runs" / "cycle2-float")
+    promote(float_copy, ckpt_dir)
+    config = json.loads((ckpt_dir / "config.json").read_text())
+    assert len(config["lineage"]) == 1 and "--epochs 8" in config["lineage"][0]["command"]
+    bundle(ckpt_dir, per_class=2)
+    card = (ckpt_dir / "README.md").read_text()
+    assert "Stage 2" not in card and card.count("--init-from") == 1
+
+
 def test_promoting_a_run_trained_from_scratch_carries_no_lineage(tiny_checkpoint, shapes_dir, tmp_path):
     ckpt_dir = shutil.copytree(tiny_checkpoint, tmp_path / "checkpoints" / "shapes-resnet")
     config = json.loads((ckpt_dir / "config.json").read_text())
