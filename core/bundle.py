@@ -34,13 +34,13 @@ def write_eval_sample(checkpoint_dir: str | Path, per_class: int, seed: int = 0,
     return write_sample_zip(val.subset(per_class_sample(val.labels, per_class, seed)), checkpoint_dir / SAMPLE_NAME)
 
 
-def _same_training(run_dir: Path, ckpt) -> bool:
+def _same_training(run_dir: Path, run_config: dict, ckpt) -> bool:
     """True if the checkpoint holds the run's own training (a copy of the run promoted again, say after keeping a
     float32 copy before --int8): the same recipe and the same per-epoch history, timings included."""
     import json
 
     metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
-    return (ckpt.config.get("recipe") == json.loads((run_dir / "config.json").read_text()).get("recipe")
+    return (ckpt.config.get("recipe") == run_config.get("recipe")
             and bool(metrics.get("history")) and ckpt.metrics.get("history") == metrics.get("history"))
 
 
@@ -59,7 +59,7 @@ def promote(run_dir: str | Path, checkpoint_dir: str | Path) -> Path:
     init_from = (config.get("recipe") or {}).get("init_from")
     if not init_from or Path(init_from).resolve() != checkpoint_dir.resolve():
         config.pop("lineage", None)
-    elif not _same_training(run_dir, old := load_checkpoint(checkpoint_dir)):  # else a copy of it: no new stage
+    elif not _same_training(run_dir, config, old := load_checkpoint(checkpoint_dir)):  # else a copy of it: no new stage
         config["lineage"] = (old.config.get("lineage") or []) + [{
             "command": train_command(checkpoint_dir.name, old.config),
             "epochs": old.metrics.get("epochs_run"), "train_seconds": old.metrics.get("train_seconds", 0),

@@ -21,12 +21,18 @@ def test_bundle_ships_a_sample_of_validation_images_only_with_its_caches(tiny_ch
     assert "Bundled evaluation sample" in (ckpt_dir / "README.md").read_text()
 
 
-def test_promote_keeps_the_earlier_stage_in_the_lineage_and_the_card(tiny_checkpoint, shapes_dir, tmp_path):
+def _fine_tune_and_promote(tiny_checkpoint, shapes_dir, tmp_path):
+    """A copy of the tiny checkpoint, replaced by one epoch fine-tuned from it (runs/cycle2)."""
     ckpt_dir = shutil.copytree(tiny_checkpoint, tmp_path / "checkpoints" / "shapes-resnet")
     cfg = replace(TrainConfig(), data=str(shapes_dir), output_dir=str(tmp_path / "runs" / "cycle2"), init_from=str(ckpt_dir),
                   epochs=1, batch_size=16, optimizer="adam", lr=1e-3, val_fraction=0.25, tta=0)
     train(cfg)
     promote(tmp_path / "runs" / "cycle2", ckpt_dir)
+    return ckpt_dir
+
+
+def test_promote_keeps_the_earlier_stage_in_the_lineage_and_the_card(tiny_checkpoint, shapes_dir, tmp_path):
+    ckpt_dir = _fine_tune_and_promote(tiny_checkpoint, shapes_dir, tmp_path)
     config = json.loads((ckpt_dir / "config.json").read_text())
     assert len(config["lineage"]) == 1
     assert "--output-dir checkpoints/shapes-resnet" in config["lineage"][0]["command"]
@@ -40,11 +46,7 @@ def test_promote_keeps_the_earlier_stage_in_the_lineage_and_the_card(tiny_checkp
 def test_promoting_the_same_run_again_adds_no_stage(tiny_checkpoint, shapes_dir, tmp_path):
     # A float copy of the fine-tuned run, kept before --int8, promoted again: the checkpoint already holds that
     # training, so the lineage keeps one earlier stage (and the card one "Stage" line and no repeated command).
-    ckpt_dir = shutil.copytree(tiny_checkpoint, tmp_path / "checkpoints" / "shapes-resnet")
-    cfg = replace(TrainConfig(), data=str(shapes_dir), output_dir=str(tmp_path / "runs" / "cycle2"), init_from=str(ckpt_dir),
-                  epochs=1, batch_size=16, optimizer="adam", lr=1e-3, val_fraction=0.25, tta=0)
-    train(cfg)
-    promote(tmp_path / "runs" / "cycle2", ckpt_dir)
+    ckpt_dir = _fine_tune_and_promote(tiny_checkpoint, shapes_dir, tmp_path)
     float_copy = shutil.copytree(ckpt_dir, tmp_path / "runs" / "cycle2-float")
     promote(float_copy, ckpt_dir)
     config = json.loads((ckpt_dir / "config.json").read_text())
