@@ -7,12 +7,19 @@ The members must agree on classes, input size, normalisation and validation spli
 fraction, split seed, merges), so the ensemble's validation figures come from images none of them trained on.
 The result is an ordinary checkpoint folder (config.json lists the members; weights ``members.<i>.*``) that
 every view of the app opens; the inside views show its first member.
+
+A member may also be an ensemble's folder, for all of its networks, or FOLDER:2,5 for some of them (numbered from 1,
+as in its card): a shipped ensemble gains or loses a network without the runs its members were trained in.
+
+    python -m core.ensemble checkpoints/cifar10-resnet runs/cifar10-resnet-seed3 --output-dir runs/cifar10-ensemble4 ...
+    python -m core.ensemble checkpoints/everyday50-resnet:1,3,5,6,7 --output-dir runs/everyday50-ensemble5 ...
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -29,10 +36,7 @@ SPLIT_KEYS = ("fingerprint", "val_fraction", "seed", "merge")
 def check_members(ckpts: list[Checkpoint]) -> None:
     """Raise ConfigError unless the checkpoints can vote together and share one validation split."""
     if not 2 <= len(ckpts) <= MAX_MEMBERS:
-        raise ConfigError(f"an ensemble needs 2 to {MAX_MEMBERS} checkpoints, got {len(ckpts)}")
-    for ckpt in ckpts:
-        if isinstance(ckpt.model, Ensemble):
-            raise ConfigError(f"{ckpt.path} is already an ensemble; list its members instead")
+        raise ConfigError(f"an ensemble needs 2 to {MAX_MEMBERS} networks, got {len(ckpts)}")
     first = ckpts[0]
     for other in ckpts[1:]:
         for key in MUST_AGREE:
@@ -57,6 +61,50 @@ def member_entry(ckpt: Checkpoint) -> dict:
     }
 
 
+def open_members(specs: list[str | Path]) -> list[tuple[Checkpoint, dict]]:
+    """Each network the specs name, with what config.json keeps about it (``member_entry``).
+
+    A spec is a checkpoint folder, an ensemble's folder (all its members) or ``FOLDER:2,5`` (members 2 and 5 of an
+    ensemble, numbered from 1). A network taken out of an ensemble keeps its entry (recipe, lineage, own figures,
+    training time); its Checkpoint carries the ensemble's config (classes, split) and, for member 1 only, the
+    ensemble's metrics (member 1's curves, which the new card shows: so the first network named must be a checkpoint
+    or member 1 of an ensemble). Raises ConfigError / CheckpointError."""
+    out: list[tuple[Checkpoint, dict]] = []
+    for spec in specs:
+        folder, picks = str(spec), None
+        match = re.fullmatch(r"(.+):(\d+(?:,\d+)*)", folder)
+        if match and not Path(folder).is_dir():
+            folder, picks = match[1], [int(n) for n in match[2].split(",")]
+        ckpt = load_checkpoint(folder)
+        if not isinstance(ckpt.model, Ensemble):
+            if picks:
+                raise ConfigError(f"{folder} is one network, not an ensemble: it has no members to pick with :{match[2]}")
+            found = [(ckpt, member_entry(ckpt), folder)]
+        else:
+            nets, entries = list(ckpt.model.members), ckpt.config.get("members") or []
+            if len(entries) != len(nets):
+                raise ConfigError(f"{folder}/config.json lists {len(entries)} members for {len(nets)} networks")
+            found = []
+            for n in picks or range(1, len(nets) + 1):
+                if not 1 <= n <= len(nets):
+                    raise ConfigError(f"{folder} has members 1 to {len(nets)}, not {n}")
+                if not out and not found and n != 1:  # the card shows the first network's curves: only member 1's are kept
+                    raise ConfigError(f"the first network shown needs its training curves: list a checkpoint folder or "
+                                      f"member 1 of {folder} first, not member {n}")
+                found.append((Checkpoint(ckpt.path, nets[n - 1], ckpt.config, ckpt.metrics if n == 1 else {}),
+                              dict(entries[n - 1]), f"member {n} of {folder}"))
+        for net, entry, where in found:
+            if any(_same_training(entry, e) for _, e in out):
+                raise ConfigError(f"{where} is listed twice: it is the network trained as runs/{entry.get('source')}")
+            out.append((net, entry))
+    return out
+
+
+def _same_training(a: dict, b: dict) -> bool:
+    """Whether two member entries are one network (a run and its copy inside an ensemble, or one member twice)."""
+    return all(a.get(k) == b.get(k) for k in ("source", "recipe", "lineage", "train_seconds"))
+
+
 def build_ensemble(member_dirs: list[str | Path], output_dir: str | Path, tta: int | None = None,
                    weight_format: str | None = None, data: str | None = None, int4_from: str | None = None) -> Path:
     """Combine the checkpoints in ``member_dirs`` into one at ``output_dir``, measured on their validation split.
@@ -70,11 +118,13 @@ def build_ensemble(member_dirs: list[str | Path], output_dir: str | Path, tta: i
         raise ConfigError(f"weight format must be one of {', '.join(WEIGHT_FORMATS)} or none, got {weight_format!r}")
     if int4_from and weight_format != INT4:
         raise ConfigError("--int4-from goes with --int4")
-    ckpts = [load_checkpoint(d) for d in member_dirs]
+    opened = open_members(member_dirs)
+    ckpts, entries = [c for c, _ in opened], [e for _, e in opened]
     check_members(ckpts)
     first = ckpts[0]
-    config = {k: v for k, v in first.config.items() if k not in ("lineage", "temperature", "weight_format", "int4_from")}
-    config["members"] = [member_entry(c) for c in ckpts]
+    config = {k: v for k, v in first.config.items()
+              if k not in ("lineage", "temperature", "weight_format", "int4_from", "members")}
+    config["members"] = entries
     if weight_format:
         config["weight_format"] = weight_format
     if int4_from:
@@ -87,7 +137,7 @@ def build_ensemble(member_dirs: list[str | Path], output_dir: str | Path, tta: i
         **measure_validation(Checkpoint(None, model, config), tta, data), "members": len(ckpts),
         # the curves and epochs shown for an ensemble are its first member's; the time is all members'
         "best_epoch": first.metrics.get("best_epoch"), "epochs_run": first.metrics.get("epochs_run"),
-        "train_seconds": round(sum(float(c.metrics.get("train_seconds", 0)) for c in ckpts), 1),
+        "train_seconds": round(sum(float(e.get("train_seconds") or 0) for e in entries), 1),
         "stopped_early": None, "parameters": count_parameters(model), "history": first.metrics.get("history", []),
     }
     config["temperature"] = metrics["val_calibrated"]["temperature"]
@@ -102,7 +152,8 @@ def build_ensemble(member_dirs: list[str | Path], output_dir: str | Path, tta: i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("members", nargs="+", help="checkpoint folders, the first one shown in the inside views")
+    parser.add_argument("members", nargs="+", help="checkpoint folders, the first one shown in the inside views; "
+                        "an ensemble's folder adds all its networks, FOLDER:2,5 its members 2 and 5")
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--tta", type=int, default=None, help="test-time augmentation for the figures (default: the first member's)")
     precision = parser.add_mutually_exclusive_group()

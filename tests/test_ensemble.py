@@ -244,6 +244,53 @@ def test_members_that_cannot_vote_together_are_refused(tiny_checkpoint, second_m
     assert not (tmp_path / "x").exists()
 
 
+def test_a_shipped_ensemble_gains_or_loses_networks_without_their_runs(ensemble_dir, tiny_checkpoint, second_member,
+                                                                       tmp_path, shapes_dir):
+    # the ensemble's folder stands for all its networks: the same votes, the same entries, the same figures
+    again = load_checkpoint(build_ensemble([ensemble_dir], tmp_path / "again"))
+    ens = load_checkpoint(ensemble_dir)
+    assert again.config["members"] == ens.config["members"]
+    assert again.metrics["val"]["top1"] == ens.metrics["val"]["top1"]
+    assert again.metrics["train_seconds"] == pytest.approx(ens.metrics["train_seconds"], abs=0.2)
+    assert (tmp_path / "again" / "curves.png").read_bytes() == (ensemble_dir / "curves.png").read_bytes()
+    # FOLDER:1 picks member 1, here beside a plain checkpoint: as if built from the two runs
+    picked = build_ensemble([f"{ensemble_dir}:1", second_member], tmp_path / "picked")
+    direct = load_checkpoint(ensemble_dir)
+    _, x = _val_inputs(direct, shapes_dir)
+    with torch.no_grad():
+        assert torch.allclose(load_checkpoint(picked).model(x), direct.model(x), atol=1e-6)
+    card = (picked / "README.md").read_text()
+    assert f"python -m core.ensemble runs/{tiny_checkpoint.name} runs/{second_member.name}" in card
+
+
+def test_int4_weights_taken_out_of_an_int4_ensemble_stay_exactly_the_same(tiny_checkpoint, second_member, tmp_path):
+    from safetensors.torch import load_file
+
+    q4 = build_ensemble([tiny_checkpoint, second_member], tmp_path / "q4", weight_format="int4", int4_from="stage3")
+    again = build_ensemble([f"{q4}:1,2"], tmp_path / "again", weight_format="int4", int4_from="stage3")
+    a, b = load_file(str(q4 / "model.safetensors")), load_file(str(again / "model.safetensors"))
+    assert set(a) == set(b) and any(k.endswith("int4_scale") for k in a) and any(k.endswith("int8_scale") for k in a)
+    for k in a:
+        if k.endswith("int8_scale"):  # a float32 scale recomputed from dequantized weights: equal to rounding
+            assert torch.allclose(a[k], b[k], rtol=1e-6), k
+        else:
+            assert torch.equal(a[k], b[k]), k
+    assert load_checkpoint(again).metrics["val"] == load_checkpoint(q4).metrics["val"]
+
+
+def test_picking_members_that_do_not_exist_is_refused(ensemble_dir, tiny_checkpoint, tmp_path, capsys):
+    for spec, message in [([f"{tiny_checkpoint}:1", ensemble_dir], "one network, not an ensemble"),
+                          ([f"{ensemble_dir}:1,3"], "members 1 to 2, not 3"),
+                          ([f"{ensemble_dir}:1,1"], "member 1 of .* is listed twice"),
+                          ([tiny_checkpoint, f"{ensemble_dir}"], "member 1 of .* listed twice.*runs/shapes"),
+                          ([f"{ensemble_dir}:2", tiny_checkpoint], "needs its training curves.*member 1")]:
+        with pytest.raises(ConfigError, match=message):
+            build_ensemble(spec, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+    assert main([f"{ensemble_dir}:0,1", "--output-dir", str(tmp_path / "x")]) == 2
+    assert "not 0" in capsys.readouterr().err
+
+
 def test_cli_reports_a_clear_error(tiny_checkpoint, tmp_path, capsys):
     assert main([str(tiny_checkpoint), str(tmp_path / "nowhere"), "--output-dir", str(tmp_path / "x")]) == 2
     assert "no checkpoint folder" in capsys.readouterr().err
