@@ -94,13 +94,13 @@ def open_members(specs: list[str | Path]) -> list[tuple[Checkpoint, dict]]:
                 found.append((Checkpoint(ckpt.path, nets[n - 1], ckpt.config, ckpt.metrics if n == 1 else {}),
                               dict(entries[n - 1]), f"member {n} of {folder}"))
         for net, entry, where in found:
-            if any(_same_training(entry, e) for _, e in out):
+            if any(_one_network(entry, e) for _, e in out):
                 raise ConfigError(f"{where} is listed twice: it is the network trained as runs/{entry.get('source')}")
             out.append((net, entry))
     return out
 
 
-def _same_training(a: dict, b: dict) -> bool:
+def _one_network(a: dict, b: dict) -> bool:
     """Whether two member entries are one network (a run and its copy inside an ensemble, or one member twice)."""
     return all(a.get(k) == b.get(k) for k in ("source", "recipe", "lineage", "train_seconds"))
 
