@@ -351,9 +351,12 @@ def train(
     first_epoch, first_batch, step = 0, 0, 0
     partial = (0, 0, 0.0)  # seen, correct, loss sum of an epoch a time limit interrupted
     gen = torch.Generator().manual_seed(cfg.seed + 1000 * rank)
+    recipe = {**{k: v for k, v in asdict(cfg).items() if k not in ("resume", "threads", "log_every")},
+              "arch": arch, "arch_kwargs": arch_kwargs}  # the real ones, also with --init-from
     resume_file = _resume_path(output_dir)
     if cfg.resume and resume_file.exists():
         state = torch.load(resume_file, map_location="cpu", weights_only=True)
+        _check_resumable(resume_file, state.get("recipe"), recipe)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if lookahead and "lookahead" in state:
@@ -370,8 +373,7 @@ def train(
                           dataset={"name": train_set.name, "source": str(cfg.data), "fingerprint": train_set.fingerprint,
                                    "val_fraction": cfg.val_fraction, "seed": split_seed, "merge": cfg.merge,
                                    "train_images": len(train_set), "val_images": len(val_set)},
-                          recipe={**{k: v for k, v in asdict(cfg).items() if k not in ("resume", "threads", "log_every")},
-                                  "arch": arch, "arch_kwargs": arch_kwargs})  # the real ones, also with --init-from
+                          recipe=recipe)
     if teacher:
         config["teacher"] = teacher
     report({"event": "start", "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "train_images": len(train_set),
@@ -442,7 +444,7 @@ def train(
             # no validation row for half an epoch. The checkpoint on disk stays the best finished epoch's.
             if rank == 0:
                 _save_resume(resume_file, model.state_dict(), optimizer, lookahead, gen, history, best, start_time,
-                             epoch=epoch, step=step, batch=batches_done, partial=[seen, correct, loss_sum])
+                             epoch=epoch, step=step, batch=batches_done, partial=[seen, correct, loss_sum], recipe=recipe)
                 if not output_dir.exists():  # stopped before the first epoch ended: still leave a usable model
                     _save(output_dir, model, config, history, best, start_time)
             break
@@ -465,7 +467,7 @@ def train(
             if improved or not output_dir.exists():
                 _save(output_dir, model, config, history, best, start_time)
             _save_resume(resume_file, model.state_dict(), optimizer, lookahead, gen, history, best, start_time,
-                         epoch=epoch + 1, step=step)
+                         epoch=epoch + 1, step=step, recipe=recipe)
         if not stopped and cfg.early_stop and epoch + 1 - best["epoch"] >= cfg.early_stop:
             stopped = "early stop"
         if stopped:
@@ -570,13 +572,31 @@ def _augment(x: torch.Tensor, augments: list[str], cfg: TrainConfig, scale: floa
 
 def _save_resume(path: Path, weights: dict, optimizer: torch.optim.Optimizer, lookahead: Lookahead | None,
                  gen: torch.Generator, history: list[dict], best: dict, start_time: float, *, epoch: int, step: int,
-                 batch: int = 0, partial: list | None = None) -> None:
+                 batch: int = 0, partial: list | None = None, recipe: dict | None = None) -> None:
     """What --resume continues from: epoch (0-based) and batch are the next ones to train; partial holds the seen,
-    correct and loss-sum figures of that epoch so far; the random-number states make the rest of the run identical."""
-    torch.save({"model": weights, "optimizer": optimizer.state_dict(), "history": history, "best": best,
+    correct and loss-sum figures of that epoch so far; the random-number states make the rest of the run identical;
+    recipe is the run's settings, which a resumed run must share (_check_resumable)."""
+    torch.save({"model": weights, "recipe": json.loads(json.dumps(recipe or {})),
+                "optimizer": optimizer.state_dict(), "history": history, "best": best,
                 "epoch": epoch, "batch": batch, "step": step, "partial": partial or [0, 0, 0.0],
                 "seconds": time.time() - start_time, "rng": {"augment": gen.get_state(), "torch": torch.get_rng_state()},
                 **({"lookahead": lookahead.avg} if lookahead else {})}, path)
+
+
+RESUME_MAY_CHANGE = ("max_minutes", "data", "output_dir")  # a longer time limit, the data or run folder moved
+
+
+def _check_resumable(path: Path, saved: dict | None, recipe: dict) -> None:
+    """Raise ConfigError unless the run that left the resume file had these settings: continuing, say, a 34-epoch
+    run's weights and optimizer under a 20-epoch schedule would make a model no command reproduces."""
+    if not saved:  # written before resume files kept their run's settings
+        return
+    now = json.loads(json.dumps(recipe))
+    changed = [k for k in sorted(set(saved) | set(now)) if k not in RESUME_MAY_CHANGE and saved.get(k) != now.get(k)]
+    if changed:
+        shown = "; ".join(f"{k} {saved.get(k)!r} then, {now.get(k)!r} now" for k in changed[:4])
+        raise ConfigError(f"{path} was left by a run with other settings ({shown}): resume it with its own settings, "
+                          "or delete that file to start again")
 
 
 def _save(output_dir: Path, model: nn.Module, config: dict, history: list[dict], best: dict, start_time: float) -> None:

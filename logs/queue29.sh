@@ -9,7 +9,7 @@ export OMP_WAIT_POLICY=PASSIVE
 PY=${PY:-/work/venv/bin/python}
 $PY -m core.train --data cifar10-train-jpg --output-dir runs/cifar10-resnet-seed3 \
   --arch-kwargs '{"widths": [128, 384, 384], "depth": 2, "stem": "whiten", "shortcut": "group", "dirac": true}' \
-  --epochs 20 --batch-size 512 --lr 0.65 --momentum 0.85 --wd 1.33e-3 --warmup 0.23 --label-smoothing 0.2 \
+  --epochs 18 --batch-size 512 --lr 0.65 --momentum 0.85 --wd 1.33e-3 --warmup 0.23 --label-smoothing 0.2 \
   --augment altflip,translate,cutout --translate 4 --cutout 12 --lookahead --norm-bias-lr-scale 64 --tta 2 \
-  --seed 3 --split-seed 0 --max-minutes ${MAX_MINUTES:-115} --resume >> logs/cifar10-resnet-seed3.log 2>&1
+  --seed 3 --split-seed 0 --max-minutes ${MAX_MINUTES:-105} --resume >> logs/cifar10-resnet-seed3.log 2>&1
 echo "train exit $?" >> logs/cifar10-resnet-seed3.log

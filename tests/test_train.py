@@ -68,6 +68,27 @@ def test_cancel_raises_and_resume_continues_where_it_stopped(shapes_dir, tmp_pat
     assert not (tmp_path / ".m.resume.pt").exists()
 
 
+def test_resume_refuses_a_resume_file_left_by_other_settings(shapes_dir, tmp_path, capsys):
+    out = tmp_path / "m"
+    seen_epochs = []
+    with pytest.raises(Cancelled):
+        train(_cfg(shapes_dir, out, epochs=4), on_progress=lambda e: e["event"] == "epoch" and seen_epochs.append(e),
+              should_stop=lambda: len(seen_epochs) >= 1)
+    resume_file = tmp_path / ".m.resume.pt"
+    before = resume_file.read_bytes()
+    # another schedule (or another learning rate) on the same folder: refused, the file and the checkpoint kept
+    with pytest.raises(ConfigError, match=r"other settings \(epochs 4 then, 6 now\).*delete that file"):
+        train(_cfg(shapes_dir, out, epochs=6, resume=True))
+    assert main(["--data", str(shapes_dir), "--output-dir", str(out), "--arch-kwargs", json.dumps(TINY_ARCH), "--epochs",
+                 "4", "--batch-size", "16", "--optimizer", "adam", "--lr", "0.5", "--val-fraction", "0.25", "--tta", "0",
+                 "--resume"]) == 2
+    assert "other settings (lr 0.003 then, 0.5 now)" in capsys.readouterr().err
+    assert resume_file.read_bytes() == before and len(load_checkpoint(out).metrics["history"]) == 1
+    # a longer time limit is not another run: it continues
+    result = train(_cfg(shapes_dir, out, epochs=4, resume=True, max_minutes=30))
+    assert [h["epoch"] for h in result.metrics["history"]] == [1, 2, 3, 4]
+
+
 def test_time_limit_stops_cleanly_with_a_valid_checkpoint(shapes_dir, tmp_path):
     result = train(_cfg(shapes_dir, tmp_path / "m", epochs=50, max_minutes=0.0005))
     assert result.stopped_early == "time limit"
