@@ -278,7 +278,7 @@ def test_int4_weights_taken_out_of_an_int4_ensemble_stay_exactly_the_same(tiny_c
     assert load_checkpoint(again).metrics["val"] == load_checkpoint(q4).metrics["val"]
 
 
-def test_picking_members_that_do_not_exist_is_refused(ensemble_dir, tiny_checkpoint, tmp_path, capsys):
+def test_member_specs_that_cannot_make_an_ensemble_are_refused(ensemble_dir, tiny_checkpoint, tmp_path, capsys):
     for spec, message in [([f"{tiny_checkpoint}:1", ensemble_dir], "one network, not an ensemble"),
                           ([f"{ensemble_dir}:1,3"], "members 1 to 2, not 3"),
                           ([f"{ensemble_dir}:1,1"], "member 1 of .* is listed twice"),
