@@ -255,10 +255,9 @@ def test_a_shipped_ensemble_gains_or_loses_networks_without_their_runs(ensemble_
     assert (tmp_path / "again" / "curves.png").read_bytes() == (ensemble_dir / "curves.png").read_bytes()
     # FOLDER:1 picks member 1, here beside a plain checkpoint: as if built from the two runs
     picked = build_ensemble([f"{ensemble_dir}:1", second_member], tmp_path / "picked")
-    direct = load_checkpoint(ensemble_dir)
-    _, x = _val_inputs(direct, shapes_dir)
+    _, x = _val_inputs(ens, shapes_dir)
     with torch.no_grad():
-        assert torch.allclose(load_checkpoint(picked).model(x), direct.model(x), atol=1e-6)
+        assert torch.allclose(load_checkpoint(picked).model(x), ens.model(x), atol=1e-6)
     card = (picked / "README.md").read_text()
     assert f"python -m core.ensemble runs/{tiny_checkpoint.name} runs/{second_member.name}" in card
 
