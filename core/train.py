@@ -351,8 +351,9 @@ def train(
     first_epoch, first_batch, step = 0, 0, 0
     partial = (0, 0, 0.0)  # seen, correct, loss sum of an epoch a time limit interrupted
     gen = torch.Generator().manual_seed(cfg.seed + 1000 * rank)
-    recipe = {**{k: v for k, v in asdict(cfg).items() if k not in ("resume", "threads", "log_every")},
-              "arch": arch, "arch_kwargs": arch_kwargs}  # the real ones, also with --init-from
+    recipe = json.loads(json.dumps({  # plain JSON, as config.json and the resume file keep it
+        **{k: v for k, v in asdict(cfg).items() if k not in ("resume", "threads", "log_every")},
+        "arch": arch, "arch_kwargs": arch_kwargs}))  # the real ones, also with --init-from
     resume_file = _resume_path(output_dir)
     if cfg.resume and resume_file.exists():
         state = torch.load(resume_file, map_location="cpu", weights_only=True)
@@ -576,7 +577,7 @@ def _save_resume(path: Path, weights: dict, optimizer: torch.optim.Optimizer, lo
     """What --resume continues from: epoch (0-based) and batch are the next ones to train; partial holds the seen,
     correct and loss-sum figures of that epoch so far; the random-number states make the rest of the run identical;
     recipe is the run's settings, which a resumed run must share (_check_resumable)."""
-    torch.save({"model": weights, "recipe": json.loads(json.dumps(recipe or {})),
+    torch.save({"model": weights, "recipe": recipe or {},
                 "optimizer": optimizer.state_dict(), "history": history, "best": best,
                 "epoch": epoch, "batch": batch, "step": step, "partial": partial or [0, 0, 0.0],
                 "seconds": time.time() - start_time, "rng": {"augment": gen.get_state(), "torch": torch.get_rng_state()},
@@ -587,14 +588,14 @@ RESUME_MAY_CHANGE = ("max_minutes", "data", "output_dir")  # a longer time limit
 
 
 def _check_resumable(path: Path, saved: dict | None, recipe: dict) -> None:
-    """Raise ConfigError unless the run that left the resume file had these settings: continuing, say, a 34-epoch
+    """Raise ConfigError unless the run that left the resume file had these settings (both plain JSON): continuing, say, a 34-epoch
     run's weights and optimizer under a 20-epoch schedule would make a model no command reproduces."""
     if not saved:  # written before resume files kept their run's settings
         return
-    now = json.loads(json.dumps(recipe))
-    changed = [k for k in sorted(set(saved) | set(now)) if k not in RESUME_MAY_CHANGE and saved.get(k) != now.get(k)]
+    changed = [k for k in sorted(set(saved) | set(recipe))
+               if k not in RESUME_MAY_CHANGE and saved.get(k) != recipe.get(k)]
     if changed:
-        shown = "; ".join(f"{k} {saved.get(k)!r} then, {now.get(k)!r} now" for k in changed[:4])
+        shown = "; ".join(f"{k} {saved.get(k)!r} then, {recipe.get(k)!r} now" for k in changed[:4])
         raise ConfigError(f"{path} was left by a run with other settings ({shown}): resume it with its own settings, "
                           "or delete that file to start again")
 
