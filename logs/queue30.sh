@@ -12,6 +12,7 @@ $PY -m core.ensemble checkpoints/cifar10-resnet runs/cifar10-resnet-seed3 --outp
 if ! $PY -c "import json,sys; sys.exit(0 if json.load(open('runs/cifar10-ensemble4/metrics.json'))['val']['top1'] > 0.9402 + 1e-9 else 1)"; then
   echo "four networks do not beat three: nothing shipped" | tee -a logs/cifar10-ensemble4.log; exit 0
 fi
+[ -f runs/everyday50-ensemble5s/metrics.json ] ||  # session 18 built it with this command (logs/everyday50-ensemble5s.log)
 $PY -m core.ensemble checkpoints/everyday50-resnet:1,3,5,6,7 --output-dir runs/everyday50-ensemble5s --tta 2 --int4 \
   | tee logs/everyday50-ensemble5s.log
 $PY -m core.bundle checkpoints/cifar10-resnet --per-class 30 --promote runs/cifar10-ensemble4
