@@ -8,8 +8,11 @@ round trip: the app started on a free localhost port, the same callback called t
             of the JPEG frame, queue, callback, and the result message; output images are not downloaded
             unless --download.
 memory:     resident set size before and after 1,000 in-process frames (after a warm-up), first model.
+stream:     the Live tab in headless Chromium streaming a video whose frames carry their number (--stream-seconds):
+            frames the browser sent and the app answered a second, and how far behind the video each answered
+            frame was when its callback started, beyond the quickest answer (a queue of frames would make that grow).
 
-    python benchmarks/live_latency.py --json [--checkpoint-dir checkpoints] [--frames 200]
+    python benchmarks/live_latency.py --json [--checkpoint-dir checkpoints] [--frames 200] [--stream-seconds 30]
 
 Prints one JSON object.
 """
@@ -17,6 +20,7 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -102,12 +106,40 @@ def round_trip(checkpoint_dir: Path, model: str, frames: list[np.ndarray], n: in
             "p90_ms": round(percentile(times, 90), 1), "requests": n, "outputs_downloaded": download}
 
 
+def browser_stream(checkpoint_dir: Path, model: str, seconds: float, fps: int = 10) -> dict:
+    """Stream a numbered video through the Live tab for ``seconds`` (after the first answer) and time it."""
+    from demo import ui
+    from tests.browser_support import streamed_live_frames
+
+    default, ui.DEFAULT_MODEL = ui.DEFAULT_MODEL, Path(model).name
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            start, end, sent, calls = streamed_live_frames(checkpoint_dir, Path(tmp), seconds, fps)
+    finally:
+        ui.DEFAULT_MODEL = default
+    timed_calls = [c for c in calls if start <= c[0] and c[1] <= end]
+    offsets = [s - n / fps for s, _, n in timed_calls]  # video start + how late the frame is
+    behind = [(o - min(offsets)) * 1000 for o in offsets]
+    third = max(1, len(behind) // 3)
+    return {"model": Path(model).name, "seconds": seconds, "video_fps": fps,
+            "frames_sent_per_s": round(sum(start <= t < end for t in sent) / (end - start), 2),
+            "answers_per_s": round(len(timed_calls) / (end - start), 2),
+            "callback_median_ms": round(statistics.median((e - s) * 1000 for s, e, _ in timed_calls), 1),
+            "behind_median_ms": round(statistics.median(behind), 1),
+            "behind_p90_ms": round(percentile(behind, 90), 1), "behind_max_ms": round(max(behind), 1),
+            "behind_first_third_median_ms": round(statistics.median(behind[:third]), 1),
+            "behind_last_third_median_ms": round(statistics.median(behind[-third:]), 1),
+            "frame_numbers_increase": all(b[2] > a[2] for a, b in itertools.pairwise(timed_calls))}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint-dir", default=str(CHECKPOINTS_DIR))
     parser.add_argument("--frames", type=int, default=200, help="timed in-process frames per model")
     parser.add_argument("--requests", type=int, default=50, help="timed gradio_client round trips")
     parser.add_argument("--memory-requests", type=int, default=1000)
+    parser.add_argument("--stream-seconds", type=float, default=30,
+                        help="stream the Live tab in headless Chromium this long (0: skip)")
     parser.add_argument("--download", action="store_true", help="let gradio_client download the output images")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as app.py serves)")
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
@@ -132,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     main_model = next((m for m in models if ctx.checkpoint(m).config["arch"] == "resnet"), models[0])
     result["round_trip"] = round_trip(Path(args.checkpoint_dir), main_model, frames, args.requests, args.download)
     result["memory"] = memory_growth(ctx, main_model, frames, args.memory_requests)
+    if args.stream_seconds > 0:
+        result["stream"] = browser_stream(Path(args.checkpoint_dir), main_model, args.stream_seconds)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
 

@@ -74,16 +74,19 @@ def running_app(checkpoint_dir: str | Path, runs_dir: str | Path | None = None, 
 
 @contextmanager
 def browser_page(url: str, width: int = 1400, height: int = 1000, timeout_ms: int = 30_000,
-                 fake_camera: bool = False) -> Iterator:
+                 fake_camera: bool = False, fake_video: str | Path | None = None) -> Iterator:
     """A headless Chromium page (Playwright) opened at ``url`` with the Gradio UI loaded; closed on exit.
 
     The viewport is wide enough for the two-column layouts; ``timeout_ms`` is the default for every wait.
     fake_camera: give the page Chromium's synthetic webcam (a moving test pattern) with permission granted,
-    so the Live tab can stream without hardware.
+    so the Live tab can stream without hardware; fake_video: a .y4m or .mjpeg file that webcam plays instead
+    of the test pattern (in a loop).
     """
     from playwright.sync_api import sync_playwright
 
     args = CHROMIUM_ARGS + (FAKE_CAMERA_ARGS if fake_camera else [])
+    if fake_camera and fake_video is not None:
+        args.append(f"--use-file-for-fake-video-capture={fake_video}")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
@@ -103,6 +106,78 @@ def start_webcam(page, camera_id: str = "live-camera") -> None:
     camera = page.locator(f"#{camera_id}")
     camera.get_by_text("Click to Access Webcam").click()
     camera.get_by_label("capture photo").click()  # for a streaming image this button starts the stream
+
+
+STRIPES = 12  # a numbered video frame shows its number in binary, a full-width stripe a bit (mirroring keeps it)
+
+
+def numbered_video(path: str | Path, frames: int, fps: int, width: int = 160, height: int = 120) -> None:
+    """A Y4M video (what Chromium's fake webcam can play) whose frame i shows i as black and white stripes."""
+    import numpy as np
+
+    stripe = height // STRIPES
+    chroma = bytes([128]) * (width * height // 2)
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for i in range(frames):
+            luma = np.full((height, width), 16, np.uint8)
+            for bit in range(STRIPES):
+                if (i >> bit) & 1:
+                    luma[bit * stripe:(bit + 1) * stripe] = 235
+            f.write(b"FRAME\n" + luma.tobytes() + chroma)
+
+
+def frame_number(frame) -> int:
+    """The number numbered_video drew on a frame (H, W, 3), read from the middle of each stripe (any size)."""
+    rows = frame.reshape(frame.shape[0], -1).mean(axis=1)
+    stripe = frame.shape[0] / STRIPES
+    return sum(1 << bit for bit in range(STRIPES)
+               if rows[int((bit + 0.25) * stripe):int((bit + 0.75) * stripe) + 1].mean() > 128)
+
+
+def streamed_live_frames(checkpoint_dir: str | Path, tmp: Path, seconds: float, fps: int = 10,
+                         delay: float = 0.0) -> tuple[float, float, list[float], list[tuple[float, float, int]]]:
+    """Stream a numbered video through the Live tab of the app for ``seconds`` after its first answer.
+
+    Returns (start, end, sent, calls) on time.perf_counter()'s clock: when the browser posted each frame, and
+    each live_frame callback's start, end and the number of the frame it got. ``delay`` (seconds) slows every
+    callback down, to see what happens when frames come faster than they are answered.
+    """
+    from demo import live
+
+    sent: list[float] = []
+    calls: list[tuple[float, float, int]] = []
+    original = live.live_frame
+
+    def recorded(ctx, frame, model, state):
+        start = time.perf_counter()
+        try:
+            time.sleep(delay)
+            return original(ctx, frame, model, state)
+        finally:
+            if frame is not None:
+                calls.append((start, time.perf_counter(), frame_number(frame)))
+
+    def on_request(request) -> None:
+        if request.method == "POST" and "/stream/" in request.url and not request.url.endswith("/close"):
+            sent.append(time.perf_counter())
+
+    video = tmp / "numbered.y4m"
+    numbered_video(video, int((seconds + 60) * fps), fps)  # longer than the run: it must not loop
+    live.live_frame = recorded  # the stream's callback looks it up at every frame
+    try:
+        with running_app(checkpoint_dir, runs_dir=tmp / "runs") as url, \
+                browser_page(url, fake_camera=True, fake_video=video) as page:
+            page.on("request", on_request)
+            open_tab(page, "Live camera")
+            start_webcam(page)
+            page.locator("#live-cam img").wait_for(state="visible")
+            start = time.perf_counter()
+            page.wait_for_timeout(seconds * 1000)
+            end = time.perf_counter()
+    finally:
+        live.live_frame = original
+    return start, end, sent, calls
 
 
 def open_tab(page, name: str) -> None:
