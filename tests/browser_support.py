@@ -115,6 +115,8 @@ def numbered_video(path: str | Path, frames: int, fps: int, width: int = 160, he
     """A Y4M video (what Chromium's fake webcam can play) whose frame i shows i as black and white stripes."""
     import numpy as np
 
+    if frames > 2 ** STRIPES:
+        raise ValueError(f"{frames} frames: the stripes number at most {2 ** STRIPES}")
     stripe = height // STRIPES
     chroma = bytes([128]) * (width * height // 2)
     with open(path, "wb") as f:
