@@ -11,8 +11,12 @@ memory:     resident set size before and after 1,000 in-process frames (after a 
 stream:     the Live tab in headless Chromium streaming a video whose frames carry their number (--stream-seconds):
             frames the browser sent and the app answered a second, and how far behind the video each answered
             frame was when its callback started, beyond the quickest answer (a queue of frames would make that grow).
+visitors:   --visitors N pages stream Chromium's test pattern at once (the app's default model) for
+            --stream-seconds: how many got answers and each one's answers a second (the pages' own rendering
+            shares the cores with the app here, so these are lower bounds).
 
     python benchmarks/live_latency.py --json [--checkpoint-dir checkpoints] [--frames 200] [--stream-seconds 30]
+                                      [--visitors 6]
 
 Prints one JSON object.
 """
@@ -132,6 +136,49 @@ def browser_stream(checkpoint_dir: Path, model: str, seconds: float, fps: int = 
             "frame_numbers_increase": all(b[2] > a[2] for a, b in itertools.pairwise(timed_calls))}
 
 
+def visitors_at_once(checkpoint_dir: Path, visitors: int, seconds: float) -> dict:
+    """``visitors`` pages stream at once for ``seconds`` (after 5 s to settle); answers counted per stream."""
+    import threading
+
+    from tests.browser_support import chromium, new_page, open_tab, running_app, start_webcam
+
+    stream_of: dict[int, int] = {}  # id of the state a callback returned -> its stream (the next call gets it back)
+    answers: dict[int, list[float]] = {}
+    lock = threading.Lock()
+    original = live.live_frame
+
+    def counted(ctx, frame, model, state):
+        result = original(ctx, frame, model, state)
+        with lock:
+            stream = stream_of.pop(id(state), None) if state is not None else None
+            if stream is None:
+                stream = len(answers)
+                answers[stream] = []
+            answers[stream].append(time.perf_counter())
+            stream_of[id(result.state)] = stream
+        return result
+
+    live.live_frame = counted
+    try:
+        with tempfile.TemporaryDirectory() as tmp, running_app(checkpoint_dir, runs_dir=Path(tmp) / "runs") as url, \
+                chromium(fake_camera=True) as browser:
+            pages = [new_page(browser, url, 800, 600, timeout_ms=120_000, camera=True) for _ in range(visitors)]
+            for page in pages:
+                open_tab(page, "Live camera")
+            for page in pages:
+                start_webcam(page)
+            pages[0].wait_for_timeout(5000)
+            start = time.perf_counter()
+            pages[0].wait_for_timeout(seconds * 1000)
+            end = time.perf_counter()
+            answered = sum("Start the camera" not in p.locator("#live-headline").inner_text() for p in pages)
+    finally:
+        live.live_frame = original
+    rates = [round(sum(start <= t < end for t in times) / (end - start), 2) for times in answers.values()]
+    return {"visitors": visitors, "places": live.LIVE_STREAMS, "seconds": seconds, "visitors_answered": answered,
+            "answers_per_s_each": rates, "answers_per_s_total": round(sum(rates), 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint-dir", default=str(CHECKPOINTS_DIR))
@@ -140,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-requests", type=int, default=1000)
     parser.add_argument("--stream-seconds", type=float, default=30,
                         help="stream the Live tab in headless Chromium this long (0: skip)")
+    parser.add_argument("--visitors", type=int, default=0,
+                        help="also stream this many Chromium pages at once for --stream-seconds (0: skip)")
     parser.add_argument("--download", action="store_true", help="let gradio_client download the output images")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as app.py serves)")
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
@@ -166,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     result["memory"] = memory_growth(ctx, main_model, frames, args.memory_requests)
     if args.stream_seconds > 0:
         result["stream"] = browser_stream(Path(args.checkpoint_dir), main_model, args.stream_seconds)
+    if args.visitors > 0:
+        result["visitors"] = visitors_at_once(Path(args.checkpoint_dir), args.visitors, args.stream_seconds or 30)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
 

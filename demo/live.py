@@ -16,6 +16,11 @@ from core.predict import group_probabilities
 
 STREAM_EVERY = 0.15  # seconds between frames sent by the browser: ~7 frames/s is smooth enough to follow
 STREAM_SECONDS = int(os.environ.get("WTCS_STREAM_SECONDS", 600))  # a visitor's stream stops after this
+# Visitors streaming at once. A stream holds its place from the camera's start to its stop (up to STREAM_SECONDS),
+# idle or not, so this is how many people can use the live view together; the next one waits for a place with the
+# camera running and no answer. Each stream answers its newest frame and skips the rest, so more streams share the
+# two cores (fewer answers a second each) rather than queue frames.
+LIVE_STREAMS = int(os.environ.get("WTCS_LIVE_STREAMS", 16))
 SMOOTHING = 0.6  # weight of the past in the moving average: a new guess needs ~3 frames (~0.4 s) to take over
 TOP_K = 5
 DISPLAY_SIZE = 320  # overlay size in pixels: enough for a screen, small enough to send 7 times a second
@@ -107,7 +112,8 @@ def build(ctx) -> dict:
         return r.headline, r.top, r.overlay, r.seen, r.state, frame
 
     camera.stream(on_frame, inputs=[camera, ctx.model, state], outputs=[headline, label, cam, seen, state, last_frame],
-                  stream_every=STREAM_EVERY, time_limit=STREAM_SECONDS, concurrency_limit=4, concurrency_id="live",
+                  stream_every=STREAM_EVERY, time_limit=STREAM_SECONDS, concurrency_limit=LIVE_STREAMS,
+                  concurrency_id="live",
                   show_progress="hidden", api_name="live_stream")
     # The same work for one frame as a plain (non-streaming) endpoint, for scripts and the latency
     # benchmark: gradio_client cannot consume streaming events. The hidden image never changes in a browser.

@@ -73,14 +73,11 @@ def running_app(checkpoint_dir: str | Path, runs_dir: str | Path | None = None, 
 
 
 @contextmanager
-def browser_page(url: str, width: int = 1400, height: int = 1000, timeout_ms: int = 30_000,
-                 fake_camera: bool = False, fake_video: str | Path | None = None) -> Iterator:
-    """A headless Chromium page (Playwright) opened at ``url`` with the Gradio UI loaded; closed on exit.
+def chromium(fake_camera: bool = False, fake_video: str | Path | None = None) -> Iterator:
+    """A headless Chromium (Playwright) browser, closed on exit; open pages in it with ``new_page``.
 
-    The viewport is wide enough for the two-column layouts; ``timeout_ms`` is the default for every wait.
-    fake_camera: give the page Chromium's synthetic webcam (a moving test pattern) with permission granted,
-    so the Live tab can stream without hardware; fake_video: a .y4m or .mjpeg file that webcam plays instead
-    of the test pattern (in a loop).
+    fake_camera: Chromium's synthetic webcam (a moving test pattern), so the Live tab can stream without
+    hardware; fake_video: a .y4m or .mjpeg file that webcam plays instead of the test pattern (in a loop).
     """
     from playwright.sync_api import sync_playwright
 
@@ -90,15 +87,32 @@ def browser_page(url: str, width: int = 1400, height: int = 1000, timeout_ms: in
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
-            context = browser.new_context(viewport={"width": width, "height": height},
-                                          permissions=["camera"] if fake_camera else [])
-            page = context.new_page()
-            page.set_default_timeout(timeout_ms)
-            page.goto(url, wait_until="domcontentloaded")
-            page.wait_for_selector(".gradio-container", state="visible")
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+def new_page(browser, url: str, width: int = 1400, height: int = 1000, timeout_ms: int = 30_000,
+             camera: bool = False):
+    """A page of its own (a visitor: own cookies, own Gradio session) opened at ``url`` with the UI loaded.
+
+    The default viewport is wide enough for the two-column layouts; ``timeout_ms`` is the default for every
+    wait; camera: the webcam permission is granted (the browser needs fake_camera)."""
+    context = browser.new_context(viewport={"width": width, "height": height},
+                                  permissions=["camera"] if camera else [])
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector(".gradio-container", state="visible")
+    return page
+
+
+@contextmanager
+def browser_page(url: str, width: int = 1400, height: int = 1000, timeout_ms: int = 30_000,
+                 fake_camera: bool = False, fake_video: str | Path | None = None) -> Iterator:
+    """One page in a headless Chromium (``chromium`` and ``new_page``); the browser is closed on exit."""
+    with chromium(fake_camera, fake_video) as browser:
+        yield new_page(browser, url, width, height, timeout_ms, camera=fake_camera)
 
 
 def start_webcam(page, camera_id: str = "live-camera") -> None:
