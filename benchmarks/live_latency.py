@@ -140,7 +140,7 @@ def visitors_at_once(checkpoint_dir: Path, visitors: int, seconds: float) -> dic
     """``visitors`` pages stream at once for ``seconds`` (after 5 s to settle); answers counted per stream."""
     import threading
 
-    from tests.browser_support import chromium, new_page, open_tab, running_app, start_webcam
+    from tests.browser_support import chromium, running_app, streaming_visitors
 
     stream_of: dict[int, int] = {}  # id of the state a callback returned -> its stream (the next call gets it back)
     answers: dict[int, list[float]] = {}
@@ -162,11 +162,7 @@ def visitors_at_once(checkpoint_dir: Path, visitors: int, seconds: float) -> dic
     try:
         with tempfile.TemporaryDirectory() as tmp, running_app(checkpoint_dir, runs_dir=Path(tmp) / "runs") as url, \
                 chromium(fake_camera=True) as browser:
-            pages = [new_page(browser, url, 800, 600, timeout_ms=120_000, camera=True) for _ in range(visitors)]
-            for page in pages:
-                open_tab(page, "Live camera")
-            for page in pages:
-                start_webcam(page)
+            pages = streaming_visitors(browser, url, visitors)
             pages[0].wait_for_timeout(5000)
             start = time.perf_counter()
             pages[0].wait_for_timeout(seconds * 1000)

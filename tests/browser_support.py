@@ -122,6 +122,17 @@ def start_webcam(page, camera_id: str = "live-camera") -> None:
     camera.get_by_label("capture photo").click()  # for a streaming image this button starts the stream
 
 
+def streaming_visitors(browser, url: str, visitors: int) -> list:
+    """``visitors`` pages, each its own Gradio session, on the Live tab with the camera started (needs a browser
+    with fake_camera). All pages load before any camera starts: a streaming page keeps Chromium busy."""
+    pages = [new_page(browser, url, 800, 600, timeout_ms=120_000, camera=True) for _ in range(visitors)]
+    for page in pages:
+        open_tab(page, "Live camera")
+    for page in pages:
+        start_webcam(page)
+    return pages
+
+
 STRIPES = 12  # a numbered video frame shows its number in binary, a full-width stripe a bit (mirroring keeps it)
 
 

@@ -10,7 +10,7 @@ import statistics
 import pytest
 
 from demo import live
-from tests.browser_support import chromium, needs_chromium, new_page, open_tab, running_app, start_webcam, streamed_live_frames
+from tests.browser_support import chromium, needs_chromium, running_app, streamed_live_frames, streaming_visitors
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
@@ -34,12 +34,7 @@ def test_five_visitors_streaming_at_once_all_get_guesses(tiny_checkpoint, tmp_pa
     visitors = 5
     assert live.LIVE_STREAMS >= visitors
     with running_app(tiny_checkpoint.parent, runs_dir=tmp_path / "runs") as url, chromium(fake_camera=True) as browser:
-        # All pages load before any camera starts: a streaming page keeps Chromium busy (slow loads after it).
-        pages = [new_page(browser, url, 800, 600, timeout_ms=120_000, camera=True) for _ in range(visitors)]
-        for page in pages:
-            open_tab(page, "Live camera")
-        for page in pages:
-            start_webcam(page)
-        for page in pages:  # every visitor, the last one included, sees guesses while all five stream
+        # every visitor, the last one included, sees guesses while all five stream
+        for page in streaming_visitors(browser, url, visitors):
             page.wait_for_function("document.querySelector('#live-label').innerText.includes('%')")
             assert "Start the camera" not in page.locator("#live-headline").inner_text()
