@@ -120,6 +120,6 @@ def build(ctx) -> dict:
     api_frame = gr.Image(type="numpy", visible=False)
     api_frame.change(lambda frame, model: on_frame(frame, model, None)[:4], inputs=[api_frame, ctx.model],
                      outputs=[headline, label, cam, seen], api_name="live_frame", concurrency_id="live",
-                     show_progress="hidden")
+                     concurrency_limit=LIVE_STREAMS, show_progress="hidden")  # Gradio keeps the smallest limit of an id
     return {"camera": camera, "frame": last_frame, "freeze": freeze, "headline": headline, "label": label,
             "cam": cam, "seen": seen, "state": state}

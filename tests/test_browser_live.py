@@ -6,13 +6,17 @@ stream at once (a public Space), each must get answers, not wait with the camera
 
 import itertools
 import statistics
+from pathlib import Path
 
 import pytest
+from gradio_client import Client, handle_file
 
 from demo import live
 from tests.browser_support import chromium, needs_chromium, running_app, streamed_live_frames, streaming_visitors
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
+
+PHOTO = Path(__file__).resolve().parent.parent / "demo" / "examples" / "chelsea_cat.jpg"
 
 
 def test_frames_that_come_faster_than_answers_are_skipped_not_queued(tiny_checkpoint, tmp_path):
@@ -34,6 +38,10 @@ def test_five_visitors_streaming_at_once_all_get_guesses(tiny_checkpoint, tmp_pa
     visitors = 5
     assert live.LIVE_STREAMS >= visitors
     with running_app(tiny_checkpoint.parent, runs_dir=tmp_path / "runs") as url, chromium(fake_camera=True) as browser:
+        # A script calls the stream's plain twin first: it shares the live places and must not shrink them.
+        client = Client(url, verbose=False)
+        client.predict(handle_file(str(PHOTO)), str(tiny_checkpoint), api_name="/live_frame")
+        client.close()
         # every visitor, the last one included, sees guesses while all five stream
         for page in streaming_visitors(browser, url, visitors):
             page.wait_for_function("document.querySelector('#live-label').innerText.includes('%')")
