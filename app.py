@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import sys
 
 from core.checkpoint import CHECKPOINTS_DIR
 
@@ -13,7 +15,8 @@ def main(argv: list[str] | None = None) -> None:
     # this file as their main module, and they need neither.
     import torch
 
-    from demo.ui import MAX_UPLOAD_MB, RUNS_DIR, build_app
+    from demo.common import MAX_UPLOAD_MB, RUNS_DIR
+    from demo.ui import build_app
 
     on_spaces = bool(os.environ.get("SPACE_ID"))  # Hugging Face Spaces sets SPACE_ID
     parser = argparse.ArgumentParser(description="Start the What the CNN Sees app.")
@@ -31,6 +34,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(max(1, args.threads))
     allow_training = not (args.no_training or os.environ.get("WTCS_NO_TRAINING", "") not in ("", "0"))
     app = build_app(args.checkpoint_dir, allow_training=allow_training, runs_dir=args.runs_dir, precompute=True)
+    # A stop from the host (SIGTERM) ends the app the way Ctrl-C does, through its exit handlers, which end a
+    # running training job and remove its working folder (a job also ends on its own within a second of the app).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # Two CPU cores serve everyone: two events at a time, the rest wait in Gradio's queue.
     app.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share,
                                                   max_file_size=f"{MAX_UPLOAD_MB}mb")

@@ -1,12 +1,16 @@
-"""Teach-new-classes speed and live-frame latency while a job trains.
+"""Teaching new classes from camera snapshots: accuracy and speed per backbone, and live-frame latency while a job trains.
 
-    python benchmarks/teach.py --json
+    python benchmarks/teach.py --json [--bases cifar10-resnet,imagenet-mobilenetv2] [--latency]
 
-1. Seconds from "train" (start_teach) to a usable model for 2 classes x 20 generated snapshots, on the
-   frozen backbone of checkpoints/cifar10-resnet (or the first checkpoint found, named in the output);
-   "usable" is checked on 20 fresh held-out images per class.
-2. The median latency of one live frame (preprocess + predict, + Grad-CAM when core.explain offers it)
-   while a background job trains and while it is paused (idle), in alternating blocks, and their ratio.
+1. For each base network (the old CIFAR-10 backbone against the ImageNet-pretrained one, in one run), 2 and 5 new
+   classes taught from 5 and 20 snapshots each. Snapshots and held-out frames are made as a camera would take them
+   (core.camera: an everyday50 validation photo held up over another, blurred, photo on a 640x480 frame, with blur,
+   light, noise and JPEG); the held-out frames use other photos than the snapshots. Reports the held-out accuracy
+   and the seconds from "Teach" (start_teach) to a model on disk.
+2. "None of these": 2 classes x 20 snapshots taught with and without a background class ("nothing", snapshots of
+   empty scenes); the share of frames of neither class (empty scenes and other everyday50 objects) the live view
+   answers with "not sure" or "nothing".
+3. With --latency: the median latency of one live frame while a background job trains and while it is paused.
 
 Prints one JSON object (with --json) or a short summary.
 """
@@ -27,34 +31,52 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from core.checkpoint import CHECKPOINTS_DIR, list_checkpoints, load_checkpoint  # noqa: E402
+from core.camera import camera_frame, empty_frame  # noqa: E402
+from core.checkpoint import CHECKPOINTS_DIR, load_checkpoint  # noqa: E402
+from core.data import DATA_DIR, load_train_val  # noqa: E402
+from core.explain import unsure_threshold  # noqa: E402
 from core.jobs import JobManager  # noqa: E402
-from core.teach import TEACH_HEAD, CaptureStore, start_teach, teach_phases  # noqa: E402
+from core.predict import predict_topk  # noqa: E402
+from core.teach import BACKGROUND_CLASS, TEACH_HEAD, CaptureStore, start_teach, teach_phases  # noqa: E402
 
-PER_CLASS = 20
-CLASSES = {"mug": "circle", "keys": "cross"}  # class name -> generated shape
-FRAME_SIZE = 480  # a webcam frame, 640x480
-MIN_FRAMES = 5  # per block
-
-
-def pick_base() -> Path:
-    preferred = CHECKPOINTS_DIR / "cifar10-resnet"
-    if (preferred / "model.safetensors").is_file():
-        return preferred
-    found = list_checkpoints(CHECKPOINTS_DIR)
-    if not found:
-        sys.exit("no checkpoint in checkpoints/ to teach from")
-    return found[0]
+HELDOUT = 15  # held-out frames per class
+MIN_FRAMES = 5  # per latency block
 
 
-def snapshot(kind: str, rng: np.random.Generator) -> np.ndarray:
-    """A webcam-like 640x480 frame with a generated object in its centre square."""
-    from tests.fixtures import shape_image
+def photos_by_class(val) -> dict[str, list[np.ndarray]]:
+    out: dict[str, list[np.ndarray]] = {}
+    for img, label in zip(val.images, val.labels.tolist(), strict=True):
+        out.setdefault(val.classes[label], []).append(img.permute(1, 2, 0).numpy())
+    return out
 
-    frame = rng.integers(40, 160, (FRAME_SIZE, 640, 3), dtype=np.uint8)
-    obj = np.asarray(shape_image(kind, FRAME_SIZE, rng))
-    frame[:, 80:560] = obj
-    return frame
+
+def frames_of(photos: list[np.ndarray], backgrounds: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    return [camera_frame(p, backgrounds[rng.integers(len(backgrounds))], rng) for p in photos]
+
+
+def teach_once(base: Path, classes: dict[str, list[np.ndarray]], tmp: Path, tag: str) -> tuple[float, Path | None, str]:
+    """Teach ``classes`` (name -> snapshots) on ``base``; (seconds from start to a model on disk, its folder, state)."""
+    store = CaptureStore(tmp / f"captures-{tag}")
+    store.set_classes(list(classes))
+    for name, snaps in classes.items():
+        for snap in snaps:
+            store.add(name, snap)
+    jobs = JobManager(tmp / f"runs-{tag}")
+    t0 = time.time()
+    start_teach(jobs, store, base, f"bench-{tag}")
+    status = jobs.wait(timeout=600)
+    return time.time() - t0, status.output_dir if status.state == "done" else None, status.error or status.state
+
+
+def answers(model_dir: Path, frames: list[np.ndarray]) -> list[str]:
+    """The live headline's class for each frame, or "not sure" below the model's threshold."""
+    ckpt = load_checkpoint(model_dir)
+    threshold = unsure_threshold(ckpt)
+    out = []
+    for f in frames:
+        name, p = predict_topk(ckpt, f, k=1).top[0]
+        out.append(name if p >= threshold else "not sure")
+    return out
 
 
 def live_frame_function(ckpt):
@@ -83,7 +105,7 @@ def live_frame_function(ckpt):
         return probs
 
     try:
-        with_cam(snapshot("circle", np.random.default_rng(0)))
+        with_cam(np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8))
         return with_cam, "preprocess+predict+gradcam"
     except Exception:  # an API we did not guess: measure what we can, and say so
         return predict_only, "preprocess+predict (core.explain.gradcam signature not recognised)"
@@ -103,82 +125,112 @@ def frame_latencies(fn, frames: list[np.ndarray], seconds: float) -> list[float]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--bases", default="cifar10-resnet,imagenet-mobilenetv2", help="checkpoints to teach on")
+    parser.add_argument("--data", default=str(DATA_DIR / "everyday50-train-jpg.tar.gz"), help="photos to make frames from")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--latency", action="store_true", help="also measure live frames while a job trains")
     parser.add_argument("--latency-seconds", type=float, default=8.0, help="how long to sample frames in each state")
     parser.add_argument("--blocks", type=int, default=8, help="alternating paused/training blocks per state")
     args = parser.parse_args(argv)
 
-    base = pick_base()
-    rng = np.random.default_rng(0)
-    load_before = os.getloadavg()[0]
+    rng = np.random.default_rng(args.seed)
+    _, val = load_train_val(args.data, 0.1, 0)
+    photos = photos_by_class(val)
+    names = sorted(photos)
+    order = [names[i] for i in rng.permutation(len(names))]
+    backgrounds = [p for c in order[10:] for p in photos[c][:5]]  # photos of classes never taught, blurred behind
+    bases = [CHECKPOINTS_DIR / b for b in args.bases.split(",")]
+    rows = []
     with tempfile.TemporaryDirectory(prefix="wtcs-teach-bench-") as tmp:
         tmp = Path(tmp)
-        store = CaptureStore(tmp / "captures")
-        store.set_classes(list(CLASSES))
-        for name, kind in CLASSES.items():
-            for _ in range(PER_CLASS):
-                store.add(name, snapshot(kind, rng))
-        jobs = JobManager(tmp / "runs")
+        for n_classes in (2, 5):
+            taught = order[:n_classes]
+            heldout = {c: frames_of(photos[c][-HELDOUT:], backgrounds, rng) for c in taught}
+            for per_class in (5, 20):
+                snaps = {c: frames_of(photos[c][:per_class], backgrounds, rng) for c in taught}
+                for base in bases:
+                    tag = f"{base.name}-{n_classes}x{per_class}"
+                    seconds, model_dir, state = teach_once(base, snaps, tmp, tag)
+                    row = {"base": base.name, "classes": n_classes, "snapshots_per_class": per_class,
+                           "teach_seconds": round(seconds, 1), "state": state}
+                    if model_dir:
+                        said = answers(model_dir, [f for c in taught for f in heldout[c]])
+                        truth = [c for c in taught for _ in heldout[c]]
+                        row["heldout_top1"] = round(sum(a == t for a, t in zip(said, truth, strict=True)) / len(truth), 4)
+                        row["heldout_not_sure"] = round(said.count("not sure") / len(said), 4)
+                    rows.append(row)
 
-        # -- 1. teach: from the click to a model on disk
-        t0 = time.time()
-        start_teach(jobs, store, base, "bench-teach")
-        status = jobs.wait(timeout=600)
-        teach_seconds = time.time() - t0
-        if status.state != "done":
-            print(json.dumps({"error": status.error or status.state, "log": status.log[-5:]}))
-            return 1
-        model = load_checkpoint(status.output_dir)
-        from core.predict import predict_topk
+        # -- "none of these": frames of neither class, taught with and without a background class
+        taught = order[:2]
+        snaps = {c: frames_of(photos[c][:20], backgrounds, rng) for c in taught}
+        empties = [empty_frame(kind, rng, backgrounds[rng.integers(len(backgrounds))])
+                   for kind in ("wall", "blurred", "hand") for _ in range(10)]
+        others = frames_of([photos[c][-1] for c in order[10:40]], backgrounds, rng)
+        background_rows = []
+        for base in bases:
+            for with_background in (False, True):
+                classes = dict(snaps)
+                if with_background:
+                    classes[BACKGROUND_CLASS] = [empty_frame(kind, rng, backgrounds[rng.integers(len(backgrounds))])
+                                                 for kind in ("wall", "blurred", "hand") for _ in range(7)]
+                tag = f"{base.name}-bg{int(with_background)}"
+                seconds, model_dir, state = teach_once(base, classes, tmp, tag)
+                row = {"base": base.name, "background_class": with_background, "state": state}
+                if model_dir:
+                    for label, frames in (("empty_frames", empties), ("other_objects", others)):
+                        said = answers(model_dir, frames)
+                        row[f"{label}_none_of_these"] = round(sum(a in ("not sure", BACKGROUND_CLASS) for a in said) / len(said), 4)
+                    heldout = [f for c in taught for f in frames_of(photos[c][-HELDOUT:], backgrounds, rng)]
+                    said = answers(model_dir, heldout)
+                    truth = [c for c in taught for _ in range(HELDOUT)]
+                    row["heldout_top1"] = round(sum(a == t for a, t in zip(said, truth, strict=True)) / len(truth), 4)
+                background_rows.append(row)
 
-        heldout_rng = np.random.default_rng(99)
-        correct = sum(predict_topk(model, snapshot(kind, heldout_rng), k=1).top[0][0] == name
-                      for name, kind in CLASSES.items() for _ in range(PER_CLASS))
-        heldout_top1 = correct / (PER_CLASS * len(CLASSES))
-
-        # -- 2. live-frame latency while a job trains vs idle. Other processes may load this machine too, and
-        # that load drifts; so the comparison is paired: one job runs throughout, and in alternate blocks it
-        # is paused (SIGSTOP, = idle) or training (SIGCONT). The live app serves the shipped model.
-        ckpt = load_checkpoint(base)
-        fn, pipeline = live_frame_function(ckpt)
-        frames = [snapshot(k, rng) for k in ("circle", "cross", "square", "triangle")]
-        fn(frames[0])  # warm-up
-        long_job = [replace_epochs(cfg, 1000) for cfg in teach_phases(store.root, base, finetune=False)]
-        jobs.start(long_job, "bench-busy", kind="teach", snapshot_data=True)
-        deadline = time.time() + 120
-        while not jobs.status().curve and time.time() < deadline:  # measure only once it really trains
-            time.sleep(0.1)
-        pid, busy_state = jobs.status().pid, jobs.status().state
-        idle, busy = [], []
-        try:
-            for block in range(2 * args.blocks):
-                paused = block % 2 == 0
-                os.kill(pid, signal.SIGSTOP if paused else signal.SIGCONT)
-                time.sleep(0.3)  # let the scheduler settle into the new state
-                (idle if paused else busy).extend(frame_latencies(fn, frames, args.latency_seconds / args.blocks))
-        finally:
-            os.kill(pid, signal.SIGCONT)
-            jobs.cancel()
-            jobs.wait(timeout=30)
-
-    result = {
-        "base": str(base.relative_to(CHECKPOINTS_DIR.parent)) if base.is_relative_to(CHECKPOINTS_DIR.parent) else str(base),
-        "classes": len(CLASSES), "images_per_class": PER_CLASS,
-        "teach_seconds": round(teach_seconds, 2),
-        "teach_epochs": TEACH_HEAD["epochs"],
-        "val_top1": status.val_acc, "heldout_top1": heldout_top1,
-        "frame_pipeline": pipeline,
-        "frame_ms_idle_median": round(statistics.median(idle), 2),
-        "frame_ms_during_job_median": round(statistics.median(busy), 2),
-        "latency_ratio": round(statistics.median(busy) / statistics.median(idle), 2),
-        "frames_idle": len(idle), "frames_during_job": len(busy), "job_state_while_measuring": busy_state,
-        "loadavg_1min_at_start": round(load_before, 2), "cpu_count": os.cpu_count(),
-    }
+        result = {"teach": rows, "none_of_these": background_rows, "taught_classes": order[:5],
+                  "teach_epochs": TEACH_HEAD["epochs"], "heldout_frames_per_class": HELDOUT, "cpu_count": os.cpu_count()}
+        if args.latency:
+            result["latency"] = latency_while_training(bases[-1], snaps, tmp, args)
     if args.json:
         print(json.dumps(result))
     else:
-        for k, v in result.items():
-            print(f"{k:>28}: {v}")
+        for row in rows + background_rows:
+            print(row)
     return 0
+
+
+def latency_while_training(base: Path, snaps: dict[str, list[np.ndarray]], tmp: Path, args) -> dict:
+    """Live-frame latency while a teach job trains vs while it is paused (SIGSTOP), in alternating blocks: other
+    processes may load the machine too, and that load drifts, so the comparison is paired."""
+    store = CaptureStore(tmp / "captures-latency")
+    store.set_classes(list(snaps))
+    for name, frames in snaps.items():
+        for f in frames:
+            store.add(name, f)
+    jobs = JobManager(tmp / "runs-latency")
+    ckpt = load_checkpoint(base)
+    fn, pipeline = live_frame_function(ckpt)
+    frames = [f for fs in snaps.values() for f in fs][:4]
+    fn(frames[0])  # warm-up
+    long_job = [replace_epochs(cfg, 100_000) for cfg in teach_phases(store.root, base, finetune=False)]
+    jobs.start(long_job, "bench-busy", kind="teach", snapshot_data=True)
+    deadline = time.time() + 120
+    while not jobs.status().curve and time.time() < deadline:  # measure only once it really trains
+        time.sleep(0.1)
+    pid = jobs.status().pid
+    idle, busy = [], []
+    try:
+        for block in range(2 * args.blocks):
+            paused = block % 2 == 0
+            os.kill(pid, signal.SIGSTOP if paused else signal.SIGCONT)
+            time.sleep(0.3)  # let the scheduler settle into the new state
+            (idle if paused else busy).extend(frame_latencies(fn, frames, args.latency_seconds / args.blocks))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        jobs.cancel()
+        jobs.wait(timeout=30)
+    return {"base": base.name, "frame_pipeline": pipeline, "frame_ms_idle_median": round(statistics.median(idle), 2),
+            "frame_ms_during_job_median": round(statistics.median(busy), 2),
+            "latency_ratio": round(statistics.median(busy) / statistics.median(idle), 2)}
 
 
 def replace_epochs(cfg, epochs: int):

@@ -22,9 +22,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.augment import batch_flip_lr, batch_translate  # noqa: E402
+from core.device import bf16_supported  # noqa: E402
 from core.models import create_model  # noqa: E402
 from core.predict import to_model_input  # noqa: E402
-from core.train import bf16_supported  # noqa: E402
 
 MEAN, STD = [0.49, 0.48, 0.45], [0.25, 0.24, 0.26]
 

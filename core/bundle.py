@@ -11,15 +11,18 @@ fields), so the model never trained on it. It is written as ``eval_sample.zip``,
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-from core.checkpoint import INT4, INT8, load_checkpoint, round_trip, save_checkpoint
+from core.checkpoint import INT4, INT8, _replace_dir, load_checkpoint, round_trip, save_checkpoint
 from core.data import load_split, parse_merge, per_class_sample, write_sample_zip
 from core.errors import ConfigError, UserError
-
-SAMPLE_NAME = "eval_sample.zip"
+from core.evaluate import SAMPLE_NAME, build_eval_cache, default_tta, measure_validation
+from core.explain import CHANNEL_INDEX_FILE, channel_index
+from core.report import model_card, train_command
 
 
 def write_eval_sample(checkpoint_dir: str | Path, per_class: int, seed: int = 0, data: str | None = None,
@@ -37,8 +40,6 @@ def write_eval_sample(checkpoint_dir: str | Path, per_class: int, seed: int = 0,
 def _same_training(run_dir: Path, run_config: dict, ckpt) -> bool:
     """True if the checkpoint holds the run's own training (a copy of the run promoted again, say after keeping a
     float32 copy before --int8): the same recipe and the same per-epoch history, timings included."""
-    import json
-
     metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
     return (ckpt.config.get("recipe") == run_config.get("recipe")
             and bool(metrics.get("history")) and ckpt.metrics.get("history") == metrics.get("history"))
@@ -48,12 +49,6 @@ def promote(run_dir: str | Path, checkpoint_dir: str | Path) -> Path:
     """Replace ``checkpoint_dir`` by ``run_dir``. When the run was fine-tuned from the checkpoint (``--init-from``
     it), the older stages' commands and figures go into config.json's ``lineage`` so the model card still tells
     how to reproduce it from scratch; a run trained from scratch replaces it with no lineage."""
-    import json
-    import shutil
-
-    from core.checkpoint import _replace_dir
-    from core.report import train_command
-
     run_dir, checkpoint_dir = Path(run_dir), Path(checkpoint_dir)
     config = json.loads((run_dir / "config.json").read_text())
     init_from = (config.get("recipe") or {}).get("init_from")
@@ -80,9 +75,6 @@ def store_quantized(checkpoint_dir: str | Path, weight_format: str, data: str | 
     measured with; the float figures stay in metrics.json as ``val_float``. Returns the new ``val`` figures.
     int4_from: with int4, the layer it starts from (the earlier ones and the classifier stay int8).
     Weights already quantized are not quantized again (that would compound the error): re-train or re-combine."""
-    from core.evaluate import default_tta, measure_validation
-    from core.report import model_card
-
     checkpoint_dir = Path(checkpoint_dir)
     ckpt = load_checkpoint(checkpoint_dir)
     current = ckpt.config.get("weight_format")
@@ -102,10 +94,6 @@ def store_quantized(checkpoint_dir: str | Path, weight_format: str, data: str | 
 
 def bundle(checkpoint_dir: str | Path, per_class: int, data: str | None = None) -> list[Path]:
     """The sample plus every cache the app knows how to precompute. Returns the files written."""
-    from core.evaluate import build_eval_cache
-    from core.explain import CHANNEL_INDEX_FILE, channel_index
-    from core.report import model_card
-
     checkpoint_dir = Path(checkpoint_dir)
     ckpt = load_checkpoint(checkpoint_dir)
     # The card is rewritten under the folder's current name (a run may have been trained elsewhere and moved).

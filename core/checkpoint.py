@@ -30,8 +30,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from core.errors import CheckpointError
-from core.models import Ensemble, create_model
+from core.errors import CheckpointError, ConfigError
+from core.models import Ensemble, count_parameters, create_model
 
 FORMAT = "what-the-cnn-sees/1"
 REQUIRED_FILES = ("config.json", "model.safetensors")
@@ -43,6 +43,8 @@ INT4_SCALE, INT4_SHAPE = ".int4_scale", ".int4_shape"
 INT4_GROUP = 32  # weights sharing one int4 scale
 WEIGHT_FORMATS = (INT8, INT4)
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+MAX_PARAMETERS = 100_000_000  # 400 MB of float32 weights: 20x the largest network here, and what a CPU can train
+MAX_CLASSES = 100_000
 
 
 @dataclass
@@ -76,7 +78,8 @@ class Checkpoint:
 
     @property
     def temperature(self) -> float:
-        return float(self.config.get("temperature", 1.0))
+        t = self.config.get("temperature")
+        return 1.0 if t is None else float(t)
 
     @property
     def name(self) -> str:
@@ -105,13 +108,25 @@ def build_config(
     }
 
 
+def create_checked_model(arch: str, num_classes: int, input_size: int, **kwargs) -> torch.nn.Module:
+    """core.models.create_model, after building the network on the "meta" device (no memory) to check it has at
+    most MAX_PARAMETERS weights: options such as ``{"widths": [100000, 100000, 100000]}`` would otherwise try to
+    allocate terabytes. Raises ConfigError."""
+    with torch.device("meta"):
+        size = count_parameters(create_model(arch, num_classes, input_size, **kwargs))
+    if size > MAX_PARAMETERS:
+        raise ConfigError(f"{arch} with these options would have {size:,} parameters; the limit is {MAX_PARAMETERS:,} "
+                          "(use smaller widths)")
+    return create_model(arch, num_classes, input_size, **kwargs)
+
+
 def model_from_config(config: dict) -> torch.nn.Module:
     """The network config.json describes (untrained); an Ensemble when it lists ``members``."""
     specs = config.get("members") or [config]
     nets = []
     for spec in specs:
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.get("arch_kwargs", {}).items()}
-        nets.append(create_model(spec["arch"], num_classes=len(config["classes"]), input_size=config["input_size"], **kwargs))
+        nets.append(create_checked_model(spec["arch"], len(config["classes"]), config["input_size"], **kwargs))
     return Ensemble(nets) if config.get("members") else nets[0]
 
 
@@ -339,6 +354,14 @@ def _replace_dir(new: Path, target: Path) -> None:
         os.replace(new, target)
 
 
+def write_config(path: str | Path, config: dict) -> None:
+    """Replace the config.json of the checkpoint folder at ``path`` atomically (a fitted setting added to it)."""
+    target = Path(path) / "config.json"
+    part = target.with_name(f".config.json.{os.getpid()}.part")
+    _write_json(part, config)
+    os.replace(part, target)
+
+
 def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
@@ -346,11 +369,74 @@ def _write_json(path: Path, data: dict) -> None:
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise CheckpointError(f"{path} is not valid JSON ({err}); the checkpoint is corrupt") from err
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} should hold a JSON object")
     return data
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _string_list(x) -> bool:
+    return isinstance(x, list) and all(isinstance(v, str) and v for v in x)
+
+
+def config_problem(config: dict) -> str | None:
+    """What is wrong with a config.json's contents, naming the field (None when nothing is): the fields a model
+    needs must have the right types and ranges, or predictions would be NaN (std or temperature 0) or crash."""
+    from core.data import INPUT_SIZES
+
+    lo, hi = INPUT_SIZES
+    for key in ("arch", "classes", "input_size", "mean", "std"):
+        if key not in config:
+            return f"{key!r} is missing"
+    classes, size, temperature = config["classes"], config["input_size"], config.get("temperature", 1.0)
+    checks = [
+        ("arch", isinstance(config["arch"], str) and config["arch"], "a non-empty string (an architecture name)"),
+        ("classes", _string_list(classes) and 2 <= len(classes) <= MAX_CLASSES and len(set(classes)) == len(classes),
+         f"a list of 2 to {MAX_CLASSES:,} different non-empty strings"),
+        ("input_size", isinstance(size, int) and not isinstance(size, bool) and lo <= size <= hi,
+         f"a whole number of pixels from {lo} to {hi}"),
+        ("mean", isinstance(config["mean"], list) and len(config["mean"]) == 3 and all(map(_finite, config["mean"])),
+         "a list of 3 finite numbers (one per colour channel)"),
+        ("std", isinstance(config["std"], list) and len(config["std"]) == 3
+         and all(_finite(v) and v > 0 for v in config["std"]), "a list of 3 finite numbers above 0"),
+        ("temperature", temperature is None or (_finite(temperature) and temperature > 0), "a finite number above 0"),
+        ("groups", config.get("groups") is None or (isinstance(config["groups"], dict)
+                                                   and all(_string_list(m) for m in config["groups"].values())),
+         "an object of group name -> list of class names"),
+        ("arch_kwargs", isinstance(config.get("arch_kwargs", {}), dict), "an object of architecture options"),
+        ("members", config.get("members") is None or (isinstance(config["members"], list) and all(
+            isinstance(m, dict) and isinstance(m.get("arch"), str) and isinstance(m.get("arch_kwargs", {}), dict)
+            for m in config["members"])), "a list of objects with an 'arch' and 'arch_kwargs'"),
+    ]
+    for key, ok, expected in checks:
+        if not ok:
+            shown = json.dumps(config.get(key))
+            return f"{key!r} should be {expected}, not {shown if len(shown) <= 60 else shown[:60] + '...'}"
+    return None
+
+
+def read_config(path: str | Path) -> dict:
+    """The checked config.json of the checkpoint folder ``path`` (without loading the weights). Raises
+    CheckpointError when the folder or a required file is missing, or config.json is broken (naming the field)."""
+    path = Path(path)
+    try:
+        if not path.is_dir():
+            raise CheckpointError(f"no checkpoint folder at {str(path)[:200]}")
+    except OSError as err:  # a name too long
+        raise CheckpointError(f"no checkpoint folder at {str(path)[:200]} ({err.strerror})") from err
+    for name in REQUIRED_FILES:
+        if not (path / name).is_file():
+            raise CheckpointError(f"{path / name} is missing; a checkpoint needs {', '.join(REQUIRED_FILES)}")
+    config = _read_json(path / "config.json")
+    problem = config_problem(config)
+    if problem:
+        raise CheckpointError(f"the checkpoint {path.name} is broken: in config.json, {problem}")
+    return config
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -359,15 +445,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     Raises CheckpointError naming the file that is missing, corrupt or does not match the others.
     """
     path = Path(path)
-    if not path.is_dir():
-        raise CheckpointError(f"no checkpoint folder at {path}")
-    for name in REQUIRED_FILES:
-        if not (path / name).is_file():
-            raise CheckpointError(f"{path / name} is missing; a checkpoint needs {', '.join(REQUIRED_FILES)}")
-    config = _read_json(path / "config.json")
-    for key in ("arch", "classes", "input_size", "mean", "std"):
-        if key not in config:
-            raise CheckpointError(f"{path / 'config.json'} has no {key!r}")
+    config = read_config(path)
     weights: dict[str, torch.Tensor] = {}
     for file in weight_files(path):
         if not file.is_file():
@@ -376,7 +454,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             weights.update(load_file(str(file)))
         except (SafetensorError, OSError, ValueError) as err:
             raise CheckpointError(f"{file} is corrupt ({err})") from err
-    model = model_from_config(config)
+    try:
+        model = model_from_config(config)
+    except ConfigError as err:
+        raise CheckpointError(f"the checkpoint {path.name} is broken: config.json describes no usable network ({err})") from err
     try:
         model.load_state_dict(dequantize(weights))
     except RuntimeError as err:

@@ -18,13 +18,14 @@ import json
 import os
 import pickle
 import shutil
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from safetensors.torch import load_file, save_file
 
 from core.archive import is_archive, safe_extract
@@ -39,7 +40,17 @@ DATA_DIR = Path(os.environ.get("WTCS_DATA_DIR", REPO_DIR.parent / "shared" / "da
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SPLITS = ("train", "val", "test")
 LOADER_VERSION = 3  # bump when decoding changes, so stale caches are not reused
-MAX_IMAGE_PIXELS = 120_000_000  # a 10,000 x 12,000 photo; beyond this we refuse rather than exhaust memory
+# The most pixels any entry point decodes: 40 megapixels (7,300 x 5,500) are 150 MB in Pillow's RGB, about the most
+# one request may cost; Pillow's own limit (89 MP, an error only at 179 MP) would let one request take over 1 GB.
+# A larger JPEG is fine when draft decoding (1/2 to 1/8 scale) brings it under the cap.
+MAX_IMAGE_PIXELS = 40_000_000
+SHRINK_ABOVE_PIXELS = 4_000_000  # decoded images above this are box-reduced at once (see _shrink)
+INPUT_SIZES = (16, 256)  # the smallest and largest input side a model may have (as core.models.create_model checks)
+
+
+# Disk bounds of the cache (an upload of 0.6 MB can unpack to 600 MB): the least recently used entries go first.
+MAX_UNPACKED_BYTES = int(float(os.environ.get("WTCS_MAX_UNPACKED_GB", 4)) * 1024**3)  # unpacked archives
+MAX_IMAGE_CACHE_BYTES = int(float(os.environ.get("WTCS_MAX_IMAGE_CACHE_GB", 8)) * 1024**3)  # decoded datasets
 
 
 def cache_dir() -> Path:
@@ -126,42 +137,113 @@ def to_rgb(img: Image.Image) -> Image.Image:
 def open_image(source: str | Path | bytes | Image.Image | np.ndarray, draft_size: int | None = None) -> Image.Image:
     """Open a photo from a path, bytes, a PIL image or an array as an upright 8-bit RGB PIL image.
 
-    EXIF orientation is applied. ``draft_size`` lets JPEG decoding skip detail we will throw away
-    (an 8000x8000 photo decodes at 1/8 scale). Raises ImageError for anything that is not a usable image.
+    The one way every entry point (UI, API, CLI, datasets) opens an image. EXIF orientation is applied.
+    ``draft_size``: the smallest side the caller needs; a larger image is shrunk right after decoding (JPEG
+    already while decoding: an 8000x8000 photo decodes at 1/8 scale), so memory stays near one decoded copy.
+    Raises ImageError for anything that is not a usable image, or larger than MAX_IMAGE_PIXELS.
     """
     if isinstance(source, np.ndarray):
         return _array_to_image(source)
     if isinstance(source, Image.Image):
-        img = source
-    else:
-        try:
-            img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-        except FileNotFoundError as err:
-            raise ImageError(f"no file at {source}") from err
-        except (UnidentifiedImageError, OSError, ValueError) as err:
-            raise ImageError("this file is not an image Pillow can read (expected JPEG, PNG, WebP, BMP, GIF or TIFF)") from err
+        return _decode(source, draft_size)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if not source:
+            raise ImageError("the file is empty; expected a JPEG, PNG, WebP, BMP, GIF or TIFF image")
+        return _decode(_open(io.BytesIO(source)), draft_size)
+    path = Path(source)
     try:
-        if img.width * img.height > MAX_IMAGE_PIXELS:
-            raise ImageError(f"the image is {img.width}x{img.height} pixels; the limit is {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
-        if draft_size and img.format == "JPEG":
-            img.draft("RGB", (draft_size, draft_size))
-        img = ImageOps.exif_transpose(img)
-        return to_rgb(img)
+        if not path.is_file():
+            raise ImageError(f"no image file named {path.name!r}" if not path.exists()
+                             else f"{path.name!r} is not a regular file; expected an image file")
+        if path.stat().st_size == 0:
+            raise ImageError(f"{path.name!r} is empty; expected a JPEG, PNG, WebP, BMP, GIF or TIFF image")
+    except OSError as err:  # a name too long, a folder we may not read
+        raise ImageError(f"cannot read {path.name[:80]!r} ({err.strerror or err})") from err
+    with _open(path) as img:
+        return _decode(img, draft_size)
+
+
+_NOT_AN_IMAGE = "this file is not an image Pillow can read (expected JPEG, PNG, WebP, BMP, GIF or TIFF)"
+
+
+def _too_large(width: int, height: int) -> ImageError:
+    return ImageError(f"the image is {width:,}x{height:,} pixels; the limit is {MAX_IMAGE_PIXELS / 1e6:.0f} "
+                      "megapixels (for example 7,000 x 5,700): make it smaller and try again")
+
+
+def _open(fp) -> Image.Image:
+    """Image.open (lazy: only the header is read) with every failure as an ImageError."""
+    try:
+        with warnings.catch_warnings():  # we check the size ourselves, against a lower limit
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(fp)
+    except Image.DecompressionBombError as err:
+        raise ImageError(f"the image is far larger than the limit of {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels "
+                         "(for example 7,000 x 5,700): make it smaller and try again") from err
+    except Exception as err:  # Pillow's plugins raise many types on hostile headers; all mean "not an image"
+        raise ImageError(_NOT_AN_IMAGE) from err
+
+
+def _decode(img: Image.Image, draft_size: int | None) -> Image.Image:
+    """Decode an opened (lazy) image within the pixel cap, shrunk towards ``draft_size``, upright, 8-bit RGB."""
+    width, height = img.size
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if draft_size and img.format == "JPEG":
+                img.draft("RGB", (draft_size, draft_size))  # the cap counts the pixels decoded: 1/2 to 1/8 here
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                raise _too_large(width, height)
+            img.load()
+            if draft_size:
+                img = _shrink(img, draft_size)
+            img = ImageOps.exif_transpose(img)
+            return to_rgb(img)
     except ImageError:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise ImageError(f"the image is corrupt or truncated ({err})") from err
+    except MemoryError as err:
+        raise ImageError("the image is too large to decode on this server; make it smaller") from err
+    except Image.DecompressionBombError as err:
+        raise _too_large(width, height) from err
+    except Exception as err:  # a truncated or corrupt file fails inside the decoder with any of several types
+        raise ImageError(f"the image is corrupt or truncated ({type(err).__name__}: {str(err)[:120]})") from err
+
+
+def _shrink(img: Image.Image, draft_size: int) -> Image.Image:
+    """Integer box-filter reduction of a large decoded image so its shorter side stays >= ``draft_size``.
+
+    Only above SHRINK_ABOVE_PIXELS: smaller images (every training set we use) decode exactly as before, and the
+    caller's antialiased resize does the rest. Palette and 1-bit images are converted first (reduce needs
+    levels, not indices)."""
+    factor = min(img.size) // draft_size
+    if factor < 2 or img.width * img.height <= SHRINK_ABOVE_PIXELS:
+        return img
+    exif = img.getexif()  # reduce() drops it; the orientation must survive
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif img.mode in ("1", "I;16", "I;16B", "I;16L", "I;16N"):
+        img = img.convert("L" if img.mode == "1" else "I")
+    if img.mode in ("RGBA", "LA"):
+        # Image.reduce premultiplies alpha in a second full-size copy (150 MB at the cap); reducing colour and
+        # alpha each on their own differs only at half-transparent edges, which become white-backed anyway.
+        small = img._new(img.im.reduce((factor, factor), (0, 0) + img.size))
+    else:
+        small = img.reduce(factor)
+    small.info["exif"] = exif.tobytes()
+    return small
 
 
 def _array_to_image(arr: np.ndarray) -> Image.Image:
+    if arr.dtype.kind not in "biuf":
+        raise ImageError(f"expected an array of numbers for an image, got dtype {arr.dtype}")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or min(arr.shape[:2]) < 1:
         raise ImageError(f"expected an image array (H, W), (H, W, 3) or (H, W, 4), got shape {arr.shape}")
     if arr.shape[0] * arr.shape[1] > MAX_IMAGE_PIXELS:
-        raise ImageError(f"the image is {arr.shape[1]}x{arr.shape[0]} pixels; the limit is {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
+        raise _too_large(arr.shape[1], arr.shape[0])
     if arr.dtype != np.uint8:
-        arr = arr.astype(np.float64)
+        arr = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
         top = 65535.0 if arr.max(initial=0) > 255 else (1.0 if arr.max(initial=0) <= 1.0 else 255.0)
         arr = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
     return to_rgb(Image.fromarray(arr))
@@ -232,28 +314,45 @@ def _sha256_memo(path: str, size: int, mtime_ns: int) -> str:
 def _decode_folder(split_dir: Path, input_size: int | None) -> tuple[np.ndarray, np.ndarray, list[str], int, list[str]]:
     class_dirs = _list_dirs(split_dir)
     if not class_dirs:
-        raise DataError(f"{split_dir} has no class folders; expected {split_dir}/<class name>/<images>")
+        raise DataError(f"{split_dir.name} has no class folders; expected {split_dir.name}/<class name>/<images>")
     classes = [d.name for d in class_dirs]
     files = [(f, c) for c, d in enumerate(class_dirs) for f in _list_images(d)]
     if not files:
-        raise DataError(f"no image files (.jpg, .png, ...) under {split_dir}")
+        raise DataError(f"no image files (.jpg, .png, ...) under {split_dir.name}")
+    if input_size is None:  # the most common size (as a square side) when sizes are mixed, read from the headers
+        sides = Counter(side for side in map(_header_side, (f for f, _ in files)) if side)
+        if not sides:
+            raise DataError(f"none of the {len(files)} image files under {split_dir.name} could be read")
+        input_size = sides.most_common(1)[0][0]
+        if input_size > INPUT_SIZES[1]:  # refused before decoding hundreds of full-size photos
+            raise DataError(f"the images are {input_size} pixels across; a model takes at most {INPUT_SIZES[1]}: "
+                            "choose an input size (for example --input-size 64)")
+    # Each image is resized as soon as it is decoded, so memory holds one full-size image at a time.
     decoded, labels, skipped, kept = [], [], 0, []
     for path, label in files:
         try:
-            with Image.open(path) as raw:
-                img = open_image(raw, draft_size=input_size)
-        except (ImageError, UnidentifiedImageError, OSError, ValueError):
+            decoded.append(square_resize(open_image(path, draft_size=input_size), input_size))
+        except ImageError:
             skipped += 1
             continue
-        decoded.append(img)
         labels.append(label)
         kept.append(str(path.relative_to(split_dir)))
     if not decoded:
-        raise DataError(f"none of the {len(files)} image files under {split_dir} could be read")
-    if input_size is None:  # the most common size (as a square side) when sizes are mixed
-        input_size = Counter(min(im.size) for im in decoded).most_common(1)[0][0]
-    images = np.stack([square_resize(im, input_size) for im in decoded]).transpose(0, 3, 1, 2)
+        raise DataError(f"none of the {len(files)} image files under {split_dir.name} could be read")
+    images = np.stack(decoded).transpose(0, 3, 1, 2)
     return np.ascontiguousarray(images), np.asarray(labels, dtype=np.int64), classes, skipped, kept
+
+
+def _header_side(path: Path) -> int | None:
+    """The shorter side of an image file from its header (nothing decoded), None when unreadable or too large."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+    except Exception:  # noqa: BLE001 (skipped here, counted when decoding)
+        return None
+    return min(w, h) if w * h <= MAX_IMAGE_PIXELS else None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -267,14 +366,42 @@ _CIFAR = {
 }
 
 
+CIFAR_NAMES = ("cifar10", "cifar100", "cifar100-coarse")
+
+
 def cifar_root() -> Path:
     return Path(os.environ.get("WTCS_CIFAR_ROOT", cache_dir() / "torchvision"))
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles only what a CIFAR batch holds: dicts, lists, bytes, str, numbers and numpy arrays. A plain
+    pickle.load runs whatever a file names (a crafted file in the data folder would run code); here any other
+    global is refused."""
+
+    ALLOWED = {  # (module, name) that numpy's array pickles use, across numpy versions and protocols
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),  # protocol 2 writes Python 3 bytes as _codecs.encode(text, "latin1")
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR batch")
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path) -> dict:
-    # CIFAR ships as Python pickles: this reads the dataset's own files from disk, never a checkpoint.
-    with open(path, "rb") as f:
-        return {k.decode() if isinstance(k, bytes) else k: v for k, v in pickle.load(f, encoding="bytes").items()}
+    """A CIFAR batch file (a pickled dict) with bytes keys decoded. Raises DataError for anything else."""
+    try:
+        with open(path, "rb") as f:
+            data = _CifarUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError) as err:
+        raise DataError(f"{path.name} is not a CIFAR batch file ({err}); delete the folder {path.parent.name} "
+                        "to download it again") from err
+    if not isinstance(data, dict):
+        raise DataError(f"{path.name} is not a CIFAR batch file (it holds a {type(data).__name__}, not a dict)")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in data.items()}
 
 
 def _decode_names(names: list) -> list[str]:
@@ -297,22 +424,26 @@ def _load_cifar(name: str, split: str) -> ImageSet:
             ) from err
     if split not in ("train", "test"):
         raise DataError(f"{base} has splits 'train' and 'test'; a validation split is carved from 'train'")
-    batches = [_unpickle(folder / f) for f in spec[split]]
-    data = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)
-    meta = _unpickle(folder / spec["meta"])
-    if name == "cifar100-coarse":
-        labels = np.concatenate([b["coarse_labels"] for b in batches])
-        classes, groups = _decode_names(meta["coarse_label_names"]), {}
-    else:
-        labels = np.concatenate([b[spec["labels"]] for b in batches])
-        classes = _decode_names(meta[spec["names"]])
-        groups = KNOWN_GROUPS.get(base, {})
-        if base == "cifar100":  # the 20 superclasses, read from the raw pickle (torchvision gives only fine labels)
-            coarse_names = _decode_names(meta["coarse_label_names"])
-            coarse = np.concatenate([b["coarse_labels"] for b in batches])
-            groups = {}
-            for fine, c in sorted(set(zip(labels.tolist(), coarse.tolist(), strict=True))):
-                groups.setdefault(coarse_names[c], []).append(classes[fine])
+    try:
+        batches = [_unpickle(folder / f) for f in spec[split]]
+        data = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)
+        meta = _unpickle(folder / spec["meta"])
+        if name == "cifar100-coarse":
+            labels = np.concatenate([b["coarse_labels"] for b in batches])
+            classes, groups = _decode_names(meta["coarse_label_names"]), {}
+        else:
+            labels = np.concatenate([b[spec["labels"]] for b in batches])
+            classes = _decode_names(meta[spec["names"]])
+            groups = KNOWN_GROUPS.get(base, {})
+            if base == "cifar100":  # the 20 superclasses, read from the raw pickle (torchvision gives only fine labels)
+                coarse_names = _decode_names(meta["coarse_label_names"])
+                coarse = np.concatenate([b["coarse_labels"] for b in batches])
+                groups = {}
+                for fine, c in sorted(set(zip(labels.tolist(), coarse.tolist(), strict=True))):
+                    groups.setdefault(coarse_names[c], []).append(classes[fine])
+    except (KeyError, ValueError, TypeError, IndexError) as err:  # a batch without its fields, or of another shape
+        raise DataError(f"the {base} files in {folder.name} are damaged ({type(err).__name__}: {err}); delete that "
+                        "folder to download them again") from err
     fp = hashlib.sha1(f"{name}:{split}:{len(labels)}".encode() + data[:16].tobytes()).hexdigest()[:16]
     return ImageSet(torch.from_numpy(np.ascontiguousarray(data)), torch.as_tensor(labels, dtype=torch.int64),
                     classes, name, fp, groups)
@@ -326,15 +457,19 @@ def resolve_source(source: str | Path) -> str | Path:
     """A dataset name, or a path; a bare archive name is looked up in DATA_DIR (``everyday50`` finds
     ``everyday50-train-jpg.tar.gz``)."""
     text = str(source)
-    if text in ("cifar10", "cifar100", "cifar100-coarse"):
+    if text in CIFAR_NAMES:
         return text
-    path = Path(text).expanduser()
-    if path.exists():
-        return path
-    for candidate in sorted(DATA_DIR.glob(f"{text}*")) if DATA_DIR.is_dir() and "/" not in text else []:
+    shown = text if len(text) <= 120 else text[:120] + "..."
+    try:
+        path = Path(text).expanduser()
+        if path.exists():
+            return path
+    except (OSError, RuntimeError) as err:  # a name too long, "~nobody"
+        raise DataError(f"no dataset at {shown!r} ({getattr(err, 'strerror', None) or err})") from err
+    for candidate in sorted(DATA_DIR.glob(f"{text}*")) if DATA_DIR.is_dir() and text and "/" not in text else []:
         if candidate.is_dir() or is_archive(candidate):
             return candidate
-    raise DataError(f"no dataset at {source!r}: give a folder, a .zip/.tar.gz archive, or cifar10 / cifar100")
+    raise DataError(f"no dataset at {shown!r}: give a folder, a .zip/.tar.gz archive, or cifar10 / cifar100")
 
 
 def dataset_splits(source: str | Path) -> list[str]:
@@ -348,13 +483,53 @@ def dataset_splits(source: str | Path) -> list[str]:
 
 
 def _unpacked(archive: Path) -> Path:
-    """The archive unpacked (safely) into the cache, once per archive content."""
+    """The archive unpacked (safely) into the cache, once per archive content; the least recently used
+    unpacked archives are removed when the folder grows past MAX_UNPACKED_BYTES."""
     target = cache_dir() / "unpacked" / file_sha256(archive)[:16]
-    if not (target / ".complete").exists():
-        shutil.rmtree(target, ignore_errors=True)
-        safe_extract(archive, target)
-        (target / ".complete").touch()
+    if (target / ".complete").exists():
+        (target / ".complete").touch()  # recently used: evicted last
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    safe_extract(archive, target)
+    (target / ".complete").touch()
+    evict_least_recent(target.parent, MAX_UNPACKED_BYTES, keep=target)
     return target
+
+
+def _size_on_disk(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def _last_used(path: Path) -> float:
+    stamp = path / ".complete" if path.is_dir() else path
+    try:
+        return stamp.stat().st_mtime
+    except OSError:
+        return 0.0  # an unfinished entry: first to go
+
+
+def evict_least_recent(folder: Path, max_bytes: int, keep: Path | None = None) -> list[Path]:
+    """Remove the entries (files or folders) of ``folder`` used longest ago until it holds at most ``max_bytes``;
+    ``keep`` is never removed. Returns the removed entries. Several processes may do this at once."""
+    try:
+        entries = [p for p in folder.iterdir() if p != keep]
+    except OSError:
+        return []
+    sizes = {p: _size_on_disk(p) for p in entries}
+    total = sum(sizes.values()) + (_size_on_disk(keep) if keep is not None and keep.exists() else 0)
+    removed = []
+    for p in sorted(entries, key=_last_used):
+        if total <= max_bytes:
+            break
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        total -= sizes[p]
+        removed.append(p)
+    return removed
 
 
 def load_images(
@@ -386,7 +561,7 @@ def load_images(
                 if split == "train" and not any((root / s).is_dir() for s in SPLITS):
                     split_dir = root  # flat layout: root/<class>/...
                 else:
-                    raise DataError(f"{path} has no {split!r} split (found: {', '.join(dataset_splits(path))})")
+                    raise DataError(f"{path.name} has no {split!r} split (found: {', '.join(dataset_splits(path))})")
             images, labels, classes, skipped, files = _decode_folder(split_dir, input_size)
             name = root.name if root != top or path.is_dir() else path.name.split(".")[0]
             name = name.removesuffix("-train-jpg")
@@ -416,6 +591,7 @@ def _cached(key: str, build, use_cache: bool) -> ImageSet:
     if use_cache and path.exists():
         try:
             tensors = load_file(str(path))
+            os.utime(path)  # recently used: evicted last
             meta = json.loads(tensors.pop("meta").numpy().tobytes().decode())
             return ImageSet(tensors["images"], tensors["labels"], **meta)
         except Exception:  # a damaged cache is rebuilt, never fatal
@@ -429,6 +605,7 @@ def _cached(key: str, build, use_cache: bool) -> ImageSet:
         tmp = path.with_suffix(".tmp")
         save_file({"images": ds.images.contiguous(), "labels": ds.labels.contiguous(), "meta": blob}, str(tmp))
         os.replace(tmp, path)
+        evict_least_recent(path.parent, MAX_IMAGE_CACHE_BYTES, keep=path)
     return ds
 
 

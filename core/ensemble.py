@@ -24,13 +24,14 @@ import sys
 from pathlib import Path
 
 from core.checkpoint import INT4, INT8, WEIGHT_FORMATS, Checkpoint, load_checkpoint, round_trip, save_checkpoint
+from core.config import SPLIT_KEYS
 from core.errors import ConfigError, UserError
 from core.evaluate import default_tta, measure_validation
 from core.models import Ensemble, count_parameters
+from core.report import model_card
 
 MAX_MEMBERS = 8
 MUST_AGREE = ("classes", "input_size", "mean", "std", "groups")
-SPLIT_KEYS = ("fingerprint", "val_fraction", "seed", "merge")
 
 
 def check_members(ckpts: list[Checkpoint]) -> None:
@@ -141,8 +142,6 @@ def build_ensemble(member_dirs: list[str | Path], output_dir: str | Path, tta: i
         "stopped_early": None, "parameters": count_parameters(model), "history": first.metrics.get("history", []),
     }
     config["temperature"] = metrics["val_calibrated"]["temperature"]
-    from core.report import model_card
-
     output_dir = Path(output_dir)
     curves = first.path / "curves.png"
     save_checkpoint(output_dir, model, config, metrics, model_card(output_dir.name, config, metrics),

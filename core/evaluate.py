@@ -37,6 +37,7 @@ from core.data import (
     parse_merge,
     resolve_source,
 )
+from core.device import bf16_helps
 from core.errors import DataError, UserError
 from core.predict import to_model_input
 
@@ -471,12 +472,10 @@ def load_eval_set(ckpt: Checkpoint, source: str | Path, split: str) -> ImageSet:
 def evaluate_set(ckpt: Checkpoint, ds: ImageSet, tta: int = 0, batch_size: int = 500, source: str = "",
                  split: str = "val", key: dict | None = None) -> Evaluation:
     """Run the checkpoint on every image of ``ds`` (already aligned to its classes) in batches."""
-    from core.train import bf16_supported  # core.train imports this module; import at call time
-
     device = next(ckpt.model.parameters()).device
     start = time.perf_counter()
     logits = predict_logits(ckpt.model, ds.images, ckpt.mean, ckpt.std, batch_size=batch_size, tta=tta,
-                            autocast=bf16_supported(device))
+                            autocast=bf16_helps(ckpt.model, device))
     seconds = time.perf_counter() - start
     probs = torch.softmax(logits, dim=1)
     return Evaluation(logits, probs, ds.labels.clone(), probs.argmax(dim=1), list(ckpt.classes), dict(ckpt.groups),

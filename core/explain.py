@@ -24,13 +24,34 @@ import torch
 from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM, XGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-from core.checkpoint import Checkpoint, weights_sha256
+from core.checkpoint import Checkpoint, load_checkpoint, weights_sha256
 from core.data import ImageSet, align_classes, cache_dir, file_sha256, load_images
-from core.errors import CheckpointError, ConfigError, DataError
+from core.errors import CheckpointError, ConfigError, DataError, UserError
+from core.evaluate import SAMPLE_NAME
 from core.models import members
+from core.predict import logits_to_probabilities, preprocess, to_model_input
 
 # ---------------------------------------------------------------------------------------------------------------
 # Setup
+
+class _Discard(list):
+    def append(self, item) -> None:
+        pass
+
+
+class LeanScoreCAM(ScoreCAM):
+    """Score-CAM without pytorch-grad-cam's habit of keeping the target layers' activations of every masked
+    forward pass (its hooks stay on while the channels are scored): for a five-network ensemble that was ~400 MB
+    a request, all of it thrown away."""
+
+    def get_cam_weights(self, input_tensor, target_layer, targets, activations, grads):
+        hooks = self.activations_and_grads
+        kept, hooks.activations = hooks.activations, _Discard()
+        try:
+            return super().get_cam_weights(input_tensor, target_layer, targets, activations, grads)
+        finally:
+            hooks.activations = kept
+
 
 CAM_METHODS: dict[str, type] = {
     "gradcam": GradCAM,
@@ -38,18 +59,19 @@ CAM_METHODS: dict[str, type] = {
     "layercam": LayerCAM,
     "eigencam": EigenCAM,
     "xgradcam": XGradCAM,
-    "scorecam": ScoreCAM,  # one forward pass per channel: seconds, not milliseconds
+    "scorecam": LeanScoreCAM,  # one forward pass per channel: seconds, not milliseconds
 }
 CAM_LABELS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "layercam": "LayerCAM", "eigencam": "EigenCAM",
               "xgradcam": "XGradCAM", "scorecam": "Score-CAM (slow)"}
 SLOW_METHODS = {"scorecam"}
+SCORECAM_BATCH = 16  # masked copies of the image per forward pass: at 64 a request peaked ~100 MB higher, no faster
 TOP_IMAGES = 9  # a 3x3 grid per channel, as in the Deep Visualization Toolbox
 CHANNEL_INDEX_FILE = "channel_top_images.json"
 CHANNEL_INDEX_VERSION = 1
-EVAL_SAMPLE_FILE = "eval_sample.zip"
 # With temperature-scaled probabilities a top probability p means "right about p of the time", so below
 # this the guess is more likely wrong than right: the live tab says "not sure".
 UNSURE_PROBABILITY = 0.5
+FEW_CLASSES = 5  # a taught model: with two classes the top probability is never below 0.5
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -133,7 +155,7 @@ def cam_and_logits(
             cams = None
             with cam_class(model=model, target_layers=target_layers) as cam:
                 if method in SLOW_METHODS:
-                    cam.batch_size = 64  # fewer, larger batches of masked inputs
+                    cam.batch_size = SCORECAM_BATCH
                 cams = cam(input_tensor=x, targets=chosen)
                 logits = cam.outputs.detach().float()
         finally:
@@ -215,17 +237,11 @@ def explain_photo(
     target_class: the class to explain; None = the top prediction. Raises ImageError for an unusable image
     and ConfigError for an unknown method, layer or class.
     """
-    from core.data import open_image, square_resize
-    from core.predict import to_model_input
-
-    img = open_image(image, draft_size=display_size)
-    pixels = square_resize(img, ckpt.input_size)
-    photo = square_resize(img, min(display_size, min(img.size))) if display_size else pixels
-    tensor = to_model_input(torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None], ckpt.mean, ckpt.std)
-    cams, logits = cam_and_logits(ckpt, tensor, [target_class], method, layer)
-    probs = torch.softmax(logits[0] / ckpt.temperature, dim=0).numpy().astype(np.float32)
+    pre = preprocess(image, ckpt, display_size=display_size)
+    cams, logits = cam_and_logits(ckpt, pre.tensor, [target_class], method, layer)
+    probs = logits_to_probabilities(ckpt, logits)[0].numpy().astype(np.float32)
     target = int(target_class) if target_class is not None else int(logits[0].argmax())
-    return Explanation(probs, cams[0], pixels, photo, target)
+    return Explanation(probs, cams[0], pre.pixels, pre.photo if display_size else pre.pixels, target)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -291,10 +307,10 @@ def first_layer_filters(ckpt: Checkpoint) -> np.ndarray:
 def eval_sample(ckpt: Checkpoint) -> ImageSet | None:
     """The checkpoint's evaluation sample (``eval_sample.zip``) at the model's input size, labelled in the
     model's class order; None when the checkpoint has none."""
-    if ckpt.path is None or not (ckpt.path / EVAL_SAMPLE_FILE).is_file():
+    if ckpt.path is None or not (ckpt.path / SAMPLE_NAME).is_file():
         return None
     try:
-        ds = load_images(ckpt.path / EVAL_SAMPLE_FILE, "val", input_size=ckpt.input_size)
+        ds = load_images(ckpt.path / SAMPLE_NAME, "val", input_size=ckpt.input_size)
         return align_classes(ds, ckpt.classes)
     except DataError:
         return None
@@ -303,10 +319,10 @@ def eval_sample(ckpt: Checkpoint) -> ImageSet | None:
 def eval_sample_files(ckpt: Checkpoint, per_class: int = 2, limit: int = 40) -> list[tuple[str, str]]:
     """Up to ``per_class`` original image files of each class from the eval sample, as (path, class) pairs
     (at most ``limit``), for example galleries. Empty when the checkpoint has no eval sample."""
-    if ckpt.path is None or not (ckpt.path / EVAL_SAMPLE_FILE).is_file():
+    if ckpt.path is None or not (ckpt.path / SAMPLE_NAME).is_file():
         return []
     try:
-        ds = load_images(ckpt.path / EVAL_SAMPLE_FILE, "val")
+        ds = load_images(ckpt.path / SAMPLE_NAME, "val")
     except DataError:
         return []
     if not ds.files or not ds.split_dir:
@@ -326,9 +342,17 @@ def unsure_threshold(ckpt: Checkpoint) -> float:
 
     Probabilities are divided by the temperature fitted on the validation split, so they mean "how often
     a guess this confident is right"; the threshold is where that drops under one in two. For many
-    classes a low but clear winner is still informative, so it never exceeds ten times chance.
+    classes a low but clear winner is still informative, so it never exceeds ten times chance. With FEW_CLASSES or
+    fewer (a taught model), the top probability must be halfway between chance and certainty. A checkpoint whose
+    config.json holds a fitted ``unsure_threshold`` (``python -m core.unsure``) uses that instead.
     """
-    return float(min(UNSURE_PROBABILITY, 10.0 / len(ckpt.classes)))
+    fitted = ckpt.config.get("unsure_threshold")  # fitted on empty camera frames by core.unsure
+    if isinstance(fitted, (int, float)) and 0 < fitted < 1:
+        return float(fitted)
+    classes = len(ckpt.classes)
+    if classes <= FEW_CLASSES:  # 1/classes is already "one in two" or more: ask for halfway between chance and certainty
+        return (1.0 + 1.0 / classes) / 2
+    return float(min(UNSURE_PROBABILITY, 10.0 / classes))
 
 
 def weights_key(ckpt: Checkpoint) -> str:
@@ -359,8 +383,6 @@ def _index_paths(ckpt: Checkpoint) -> list[Path]:
 def compute_channel_index(ckpt: Checkpoint, sample: ImageSet, k: int = TOP_IMAGES, batch_size: int = 128) -> dict:
     """Scores every sample image for every channel of every conv stage (spatial max activation).
     Returns {layer: (top (C, k) int64, score (C, k) float32)}."""
-    from core.predict import to_model_input
-
     names = ckpt.model.conv_stage_names()
     scores: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     with torch.inference_mode():
@@ -383,9 +405,9 @@ def compute_channel_index(ckpt: Checkpoint, sample: ImageSet, k: int = TOP_IMAGE
 def channel_index(ckpt: Checkpoint, build: bool = True) -> ChannelIndex | None:
     """The top images per channel, from the on-disk cache (keyed by weights and eval sample), computed and
     saved when missing and ``build``. None when the checkpoint has no eval sample."""
-    if ckpt.path is None or not (ckpt.path / EVAL_SAMPLE_FILE).is_file():
+    if ckpt.path is None or not (ckpt.path / SAMPLE_NAME).is_file():
         return None
-    key = f"v{CHANNEL_INDEX_VERSION}:{weights_key(ckpt)}:{file_sha256(ckpt.path / EVAL_SAMPLE_FILE)[:16]}"
+    key = f"v{CHANNEL_INDEX_VERSION}:{weights_key(ckpt)}:{file_sha256(ckpt.path / SAMPLE_NAME)[:16]}"
     cached = _memory_index.get(key)
     if cached is not None:
         return cached
@@ -457,9 +479,6 @@ def main(argv: list[str] | None = None) -> int:
     import sys
     import time
 
-    from core.checkpoint import load_checkpoint
-    from core.errors import UserError
-
     parser = argparse.ArgumentParser(description="Precompute the top validation images per channel of checkpoints.")
     parser.add_argument("checkpoints", nargs="+", help="checkpoint folders with an eval_sample.zip")
     args = parser.parse_args(argv)
@@ -473,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
             status = 1
             continue
         if index is None:
-            print(f"{folder}: no {EVAL_SAMPLE_FILE}, nothing to rank")
+            print(f"{folder}: no {SAMPLE_NAME}, nothing to rank")
         else:
             channels = sum(len(t) for t in index.top.values())
             print(f"{folder}: {channels} channels in {len(index.top)} stages ({time.perf_counter() - start:.1f} s)")

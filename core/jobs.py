@@ -17,11 +17,14 @@ crashed job's folder is removed, so no half-written checkpoint is ever visible.
 
 from __future__ import annotations
 
+import atexit
+import json
 import multiprocessing as mp
 import os
 import queue as queue_module
 import re
 import shutil
+import signal
 import threading
 import time
 import traceback
@@ -41,6 +44,8 @@ JOB_NICENESS = 19  # the lowest priority: the web server (visitors' live frames)
 CANCEL_GRACE_SECONDS = 3.0  # a step or a validation pass normally ends within this; then the process is ended
 MAX_CURVE_POINTS = 1000  # step-level train-loss points kept for the live curve (thinned beyond this)
 MAX_LOG_LINES = 300
+WATCHDOG_SECONDS = 1.0  # how often the job checks that the app that started it is still there
+JOB_FILE = "job.json"  # in a job's working folder: its process id, so a restarted app can end an orphan
 STATES = ("idle", "starting", "running", "cancelling", "done", "cancelled", "failed")
 
 
@@ -74,6 +79,7 @@ class JobStatus:
     output_dir: str | None = None  # the finished checkpoint folder (state "done")
     val_acc: float | None = None  # the finished model's validation top-1
     pid: int | None = None  # the training process (for benchmarks that pause it to compare latencies)
+    owner: str | None = None  # who started it (a browser session's key); None: the presenter or a script
     version: int = 0
 
     @property
@@ -112,8 +118,21 @@ def unique_dir(parent: Path, slug: str) -> Path:
 # The child process
 
 
-def _child_main(phases: list, events, cancel, runner: Callable) -> None:
+def _watch_parent(parent: int) -> None:
+    """End this process when the app that started it is gone (killed, even with -9): a job must not outlive the app,
+    which alone can publish its result. An orphan is adopted by another process, so the parent id changes."""
+    while True:
+        time.sleep(WATCHDOG_SECONDS)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _child_main(phases: list, events, cancel, runner: Callable, parent: int | None = None) -> None:
     """Run each phase's training in turn (in the spawned process) and report through ``events``."""
+    if parent is not None:
+        if os.getppid() != parent:  # the app died while this process was starting
+            os._exit(1)
+        threading.Thread(target=_watch_parent, args=(parent,), name="parent-watchdog", daemon=True).start()
     try:
         os.nice(JOB_NICENESS)
     except OSError:  # not permitted on some hosts: the job then competes on equal terms
@@ -166,12 +185,14 @@ class JobManager:
 
     # -- public API
 
-    def start(self, phases: Sequence, name: str, kind: str = "train", snapshot_data: bool = False) -> str:
+    def start(self, phases: Sequence, name: str, kind: str = "train", snapshot_data: bool = False,
+              owner: str | None = None) -> str:
         """Launch a job of one or more TrainConfig phases, run in order; returns the job id.
 
         A later phase whose ``init_from`` is PREVIOUS_PHASE fine-tunes the previous phase's result. Output
         folders and thread counts are set here; the final checkpoint becomes ``runs_dir/<name>`` (made unique).
         snapshot_data: copy the (folder) dataset into the job's folder first, so it may change meanwhile.
+        owner: who starts it (a browser session's key), so only they (or the presenter) may cancel it.
         Raises JobError when a job is running, ConfigError / DataError / CheckpointError for bad input
         (checked here, before any process starts, so the message is immediate).
         """
@@ -196,12 +217,13 @@ class JobManager:
                 planned = self._plan(phases, workdir, slug, snapshot_data)
                 ctx = mp.get_context("spawn")
                 events, cancel = ctx.Queue(), ctx.Event()
-                process = ctx.Process(target=_child_main, args=(planned, events, cancel, self.runner),
+                process = ctx.Process(target=_child_main, args=(planned, events, cancel, self.runner, os.getpid()),
                                       name=f"train-{slug}", daemon=True)
                 self._status = JobStatus(id=job_id, name=slug, kind=kind, state="starting", phases=len(planned),
-                                         started=time.time(), version=self._status.version + 1,
+                                         started=time.time(), version=self._status.version + 1, owner=owner,
                                          log=[f"starting {kind} job {slug!r} ({len(planned)} phase{'s' * (len(planned) > 1)})"])
                 process.start()
+                (workdir / JOB_FILE).write_text(json.dumps({"pid": process.pid, "app_pid": os.getpid()}))
             except BaseException:
                 shutil.rmtree(workdir, ignore_errors=True)
                 self._status = replace(self._status, state="failed", error="the training process could not be started")
@@ -219,14 +241,20 @@ class JobManager:
             s = self._status
             return replace(s, history=list(s.history), curve=list(s.curve), log=list(s.log), classes=list(s.classes))
 
-    def cancel(self) -> JobStatus:
+    def cancel(self, owner: str | None = None) -> JobStatus:
         """Ask the running job to stop. It stops at its next step, or is ended after a few seconds.
 
-        Raises JobError when no job is running. Use ``wait`` to block until it has stopped.
+        owner: who asks (a browser session's key), who may cancel only their own job; None is the presenter or a
+        script, who may cancel any.
+        Raises JobError when no job is running, or it belongs to someone else. Use ``wait`` to block until it has
+        stopped.
         """
         with self._lock:
             if not self._status.busy or self._cancel is None:
                 raise JobError("no training job is running, so there is nothing to cancel")
+            if owner is not None and self._status.owner != owner:
+                raise JobError("this training job was started by someone else; only they (or the presenter) can "
+                               "cancel it. It ends by itself at its time limit.")
             if self._status.state != "cancelling":
                 self._cancel.set()
                 self._cancel_requested_at = time.time()
@@ -274,10 +302,29 @@ class JobManager:
         return planned
 
     def _remove_stale_workdirs(self) -> None:
-        """Working folders left by a server that was killed mid-job hold nothing usable."""
+        """Working folders left by a server that was killed mid-job hold nothing usable; a job process still running
+        from it (its watchdog ends it within a second of the app's death, but a restart may be quicker) is ended
+        first."""
         if self.runs_dir.is_dir():
             for d in self.runs_dir.glob(".job-*"):
+                _end_orphan(d / JOB_FILE)
                 shutil.rmtree(d, ignore_errors=True)
+
+    def shutdown(self, timeout: float = CANCEL_GRACE_SECONDS) -> None:
+        """End the running job (if any) now and remove its working folder: the app is stopping. Called at exit."""
+        with self._lock:
+            process, workdir, cancel = self._process, self._workdir, self._cancel
+            if process is None:
+                return
+            self._cancel_requested_at = time.time()
+        if cancel is not None:
+            cancel.set()
+        process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join(2)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     def _update(self, log_line: str | None = None, **changes) -> None:
         """Apply changes to the status (caller holds the lock)."""
@@ -299,6 +346,8 @@ class JobManager:
                          epochs=event["epochs"], steps_per_epoch=event["steps_per_epoch"], classes=event["classes"],
                          log_line=f"{prefix}training {event['parameters']:,} parameters on {event['train_images']:,} "
                                   f"images of {len(event['classes'])} classes, validating on {event['val_images']:,}")
+            if event.get("note"):
+                self._update(log_line=f"{prefix}note: {event['note']}")
         elif kind == "step":
             x = event["epoch"] - 1 + event["step"] / event["steps_per_epoch"]
             s.curve.append({"phase": phase, "x": x, "loss": event["loss"], "acc": event["acc"]})
@@ -385,6 +434,27 @@ class JobManager:
         return final
 
 
+def _end_orphan(job_file: Path) -> None:
+    """End the job process ``job_file`` names if it is still alive and still a job of a (dead) app of ours."""
+    try:
+        info = json.loads(job_file.read_text())
+        pid, app_pid = int(info["pid"]), int(info["app_pid"])
+        if app_pid == os.getpid() or not _is_our_job(pid, app_pid):
+            return
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+
+
+def _is_our_job(pid: int, app_pid: int) -> bool:
+    """True when ``pid`` is still a multiprocessing child (not a reused process id) and its app ``app_pid`` is gone."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"--multiprocessing-fork" in cmdline and not Path(f"/proc/{app_pid}").exists()
+
+
 _MANAGERS: dict[Path, JobManager] = {}
 _MANAGERS_LOCK = threading.Lock()
 
@@ -395,4 +465,5 @@ def manager_for(runs_dir: str | Path) -> JobManager:
     with _MANAGERS_LOCK:
         if key not in _MANAGERS:
             _MANAGERS[key] = JobManager(key)
+            atexit.register(_MANAGERS[key].shutdown)
         return _MANAGERS[key]

@@ -257,6 +257,113 @@ def simplecnn(
     return StagedNet(_ordered(layers))
 
 
+class SameConv2d(nn.Conv2d):
+    """A convolution with TensorFlow's SAME padding: the output has ceil(input / stride) positions, and when the
+    padding is odd the extra row and column go to the bottom and right. A symmetric PyTorch ``padding=`` would
+    shift every stride-2 layer by half a pixel against weights trained in TensorFlow. The padding is computed from
+    the input's size on each call, so any input size works."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, bias: bool = True):
+        super().__init__(c_in, c_out, kernel, stride=stride, padding=0, groups=groups, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride), strict=True):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        if any(pads):
+            x = nn.functional.pad(x, pads)
+        return super().forward(x)
+
+
+class ConvReLU6(nn.Sequential):
+    """SAME convolution (batch norm folded into its weights and bias) then ReLU6, MobileNetV2's unit."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: bool = True):
+        super().__init__(SameConv2d(c_in, c_out, kernel, stride, groups), nn.ReLU6() if act else nn.Identity())
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expand (skipped when ``expand`` is 1), 3x3 depthwise, 1x1 linear projection; the
+    input is added back when shape allows (stride 1, same width)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, expand: int):
+        super().__init__()
+        hidden = c_in * expand
+        layers = [ConvReLU6(c_in, hidden)] if expand != 1 else []
+        layers += [ConvReLU6(hidden, hidden, 3, stride, groups=hidden), ConvReLU6(hidden, c_out, act=False)]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+# MobileNetV2's stages (Sandler et al. 2018, table 2): expansion, output channels, blocks, first block's stride.
+MOBILENETV2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+@register("mobilenetv2")
+def mobilenetv2(num_classes: int, input_size: int = 224, dropout: float = 0.0, features: int = 1280) -> StagedNet:
+    """MobileNetV2 1.0 in the layout of TensorFlow's ImageNet models (``core.convert`` loads their weights): batch norm
+    folded into each convolution (so convolutions carry biases), SAME padding, ReLU6.
+
+    stem: 3x3 conv, 32 channels, stride 2; stage1..stage7: the inverted-residual stages of MOBILENETV2_STAGES;
+    features: 1x1 conv to ``features`` channels (the default Grad-CAM layer); pool: global average; head: dropout and
+    the classifier. 3.5 M parameters with 1000 classes; the total stride is 32 (7x7 maps at 224 px, 5x5 at 160).
+    """
+    if input_size < 32:
+        raise ConfigError(f"MobileNetV2 needs inputs of at least 32 pixels, got {input_size}")
+    if not 0 <= dropout < 1 or features < 1:
+        raise ConfigError(f"dropout must be in [0, 1) and features positive, got {dropout}, {features}")
+    layers: dict[str, nn.Module] = {"stem": ConvReLU6(3, 32, 3, 2)}
+    c_in = 32
+    for i, (expand, c_out, blocks, stride) in enumerate(MOBILENETV2_STAGES, start=1):
+        layers[f"stage{i}"] = nn.Sequential(*[InvertedResidual(c_in if b == 0 else c_out, c_out, stride if b == 0 else 1, expand)
+                                              for b in range(blocks)])
+        c_in = c_out
+    layers["features"] = ConvReLU6(c_in, features)
+    layers["pool"] = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    layers["head"] = nn.Sequential(nn.Dropout(dropout), nn.Linear(features, num_classes))
+    return StagedNet(_ordered(layers))
+
+
+@register("torchvision")
+def torchvision_net(num_classes: int, input_size: int = 224, model: str = "resnet18") -> StagedNet:
+    """A torchvision classifier (``resnet18``, ``mobilenet_v3_large``, ``efficientnet_b0``, ...) rearranged into named
+    stages, untrained; ``core.pretrained`` loads torchvision's ImageNet weights into it. ResNets: stem (conv, norm,
+    pool), stage1..stage4, pool, head; networks with ``features`` and ``classifier``: stem, stage1..stageN (the
+    feature blocks), pool, head."""
+    import torchvision
+
+    try:
+        net = torchvision.models.get_model(model, weights=None, num_classes=num_classes)
+    except ValueError as err:
+        raise ConfigError(f"unknown torchvision model {model!r} ({err})") from err
+    return stage_torchvision(net)
+
+
+def stage_torchvision(net: nn.Module) -> StagedNet:
+    """The modules of a torchvision classifier as a StagedNet (the same module objects, so weights loaded into ``net``
+    before or after are shared). Raises ConfigError for a layout it does not know."""
+    if all(hasattr(net, n) for n in ("conv1", "layer1", "avgpool", "fc")):  # ResNet, ResNeXt, Wide ResNet
+        layers = {"stem": nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)}
+        layers |= {f"stage{i}": getattr(net, f"layer{i}") for i in range(1, 5)}
+        layers |= {"pool": nn.Sequential(net.avgpool, nn.Flatten()), "head": nn.Sequential(nn.Dropout(0.0), net.fc)}
+    elif all(hasattr(net, n) for n in ("features", "classifier")) and isinstance(net.features, nn.Sequential):
+        blocks = list(net.features)
+        layers = {"stem": blocks[0]} | {f"stage{i}": b for i, b in enumerate(blocks[1:], start=1)}
+        pool = getattr(net, "avgpool", None) or nn.AdaptiveAvgPool2d(1)
+        head = net.classifier if isinstance(net.classifier, nn.Sequential) else nn.Sequential(net.classifier)
+        layers |= {"pool": nn.Sequential(pool, nn.Flatten()), "head": head}
+    else:
+        raise ConfigError(f"{type(net).__name__} has a layout the app cannot show stage by stage; "
+                          "try a ResNet, MobileNet or EfficientNet")
+    if not any(isinstance(m, nn.Linear) for m in layers["head"].modules()):
+        raise ConfigError(f"{type(net).__name__}'s classifier has no linear layer to replace for new classes")
+    return StagedNet(_ordered(layers))
+
+
 def _ordered(layers: dict[str, nn.Module]):
     from collections import OrderedDict
 

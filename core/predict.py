@@ -19,6 +19,7 @@ import torch
 
 from core.checkpoint import Checkpoint, load_checkpoint
 from core.data import open_image, square_resize
+from core.errors import UserError
 
 
 def to_model_input(images: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
@@ -31,26 +32,37 @@ def to_model_input(images: torch.Tensor, mean: list[float], std: list[float]) ->
 @dataclass
 class Preprocessed:
     """A photo ready for the model. pixels: (size, size, 3) uint8, what the network really sees;
-    tensor: (1, 3, size, size) float32, normalised."""
+    tensor: (1, 3, size, size) float32, normalised; photo: (d, d, 3) uint8, the same centre crop at display size
+    (None unless asked for)."""
 
     pixels: np.ndarray
     tensor: torch.Tensor
+    photo: np.ndarray | None = None
 
 
-def preprocess(image, ckpt: Checkpoint) -> Preprocessed:
-    """Any photo -> the model's input. Raises ImageError for something that is not a usable image."""
+def preprocess(image, ckpt: Checkpoint, display_size: int | None = None) -> Preprocessed:
+    """Any photo -> the model's input; with ``display_size``, also the same crop at up to that many pixels a side
+    (for an overlay). Raises ImageError for something that is not a usable image."""
     size = ckpt.input_size
-    pixels = square_resize(open_image(image, draft_size=size * 2), size)
+    img = open_image(image, draft_size=max(size * 2, display_size or 0))
+    pixels = square_resize(img, size)
     tensor = to_model_input(torch.from_numpy(pixels).permute(2, 0, 1)[None], ckpt.mean, ckpt.std)
-    return Preprocessed(pixels, tensor)
+    photo = square_resize(img, min(display_size, min(img.size))) if display_size else None
+    return Preprocessed(pixels, tensor, photo)
 
 
 def probabilities(ckpt: Checkpoint, tensor: torch.Tensor, calibrated: bool = True) -> torch.Tensor:
     """Softmax probabilities (N, classes) for a normalised input batch; divided by the checkpoint's
     calibration temperature when ``calibrated``."""
     with torch.inference_mode():
-        logits = ckpt.model(tensor).float()
-    return torch.softmax(logits / (ckpt.temperature if calibrated else 1.0), dim=1)
+        logits = ckpt.model(tensor)
+    return logits_to_probabilities(ckpt, logits, calibrated)
+
+
+def logits_to_probabilities(ckpt: Checkpoint, logits: torch.Tensor, calibrated: bool = True) -> torch.Tensor:
+    """Softmax of logits (N, classes), divided first by the checkpoint's calibration temperature when
+    ``calibrated``: the probabilities every view shows. Returns (N, classes) float32."""
+    return torch.softmax(logits.float() / (ckpt.temperature if calibrated else 1.0), dim=1)
 
 
 def group_probabilities(probs: torch.Tensor, classes: list[str], groups: dict[str, list[str]]) -> dict[str, float]:
@@ -82,13 +94,13 @@ def prediction_from_probs(probs: torch.Tensor, ckpt: Checkpoint, pixels: np.ndar
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.errors import UserError
-
     parser = argparse.ArgumentParser(description="Print the top 5 classes for each image.")
     parser.add_argument("--checkpoint", required=True, help="checkpoint folder, e.g. checkpoints/cifar10-resnet")
     parser.add_argument("--k", type=int, default=5, help="how many classes to print")
     parser.add_argument("images", nargs="+", help="image files")
     args = parser.parse_args(argv)
+    if args.k < 1:
+        parser.error(f"--k must be at least 1, got {args.k}")
     try:
         ckpt = load_checkpoint(args.checkpoint)
     except UserError as err:
@@ -100,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             pred = predict_topk(ckpt, Path(path), args.k)
         except UserError as err:
             print(f"{path}: error: {err}", file=sys.stderr)
-            status = 1
+            status = 2  # as for any mistake in the input; the other images are still answered
             continue
         print(path)
         for name, p in pred.top:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import asdict
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on a server or in CI
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from core.config import TrainConfig  # noqa: E402
+
+TRAIN_COLOUR, VAL_COLOUR = "#4c72b0", "#dd8452"  # the curves' colours, in the card and in the app alike
 
 WEIGHT_FORMAT_NOTES = {
     "int8": ", stored as int8 with a float32 scale per output channel",
@@ -24,34 +29,45 @@ def _weight_format_options(config: dict) -> str:
     return f" --{config['weight_format']}" + (f" --int4-from {config['int4_from']}" if config.get("int4_from") else "")
 
 
-def plot_history(history: list[dict], path: Path) -> Path:
-    """Train vs validation loss and accuracy per epoch as a small PNG at ``path``. Returns ``path``."""
+def curves_figure(history: list[dict], best_epoch: int | None = None) -> Figure:
+    """The training story: train vs validation loss and accuracy per epoch (metrics.json ``history``).
+    A widening gap between the two is overfitting; the best (kept) epoch is marked. Built without pyplot, so a
+    long-running server keeps no global figure registry that grows with every request."""
+    fig = Figure(figsize=(9.0, 3.6), dpi=100)
+    fig.set_layout_engine("constrained")
+    fig.suptitle("Training story: a widening gap between train and validation is overfitting")
+    ax_loss, ax_acc = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    if not history:
+        for ax in (ax_loss, ax_acc):
+            ax.text(0.5, 0.5, "no training history in metrics.json", ha="center", va="center", transform=ax.transAxes)
+        return fig
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(8, 3), dpi=80)
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
-    ax_loss.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation")
-    ax_loss.set(title="loss", xlabel="epoch")
-    ax_acc.plot(epochs, [h["train_acc"] for h in history], "o-", label="train")
-    ax_acc.plot(epochs, [h["val_acc"] for h in history], "o-", label="validation")
-    ax_acc.set(title="accuracy", xlabel="epoch")
-    for ax in (ax_loss, ax_acc):
+    for ax, key, title in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy")):
+        ax.plot(epochs, [h.get(f"train_{key}") for h in history], "o-", color=TRAIN_COLOUR, markersize=3, label="train")
+        ax.plot(epochs, [h.get(f"val_{key}") for h in history], "o-", color=VAL_COLOUR, markersize=3, label="validation")
+        if best_epoch:
+            ax.axvline(best_epoch, color="#888888", linestyle=":", label=f"kept: epoch {best_epoch}")
+        ax.set(title=f"{title}: train vs validation", xlabel="epoch")
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_history(history: list[dict], path: Path, best_epoch: int | None = None) -> Path:
+    """``curves_figure`` as the small PNG a model card shows, written to ``path``. Returns ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    curves_figure(history, best_epoch).savefig(path, dpi=80)
     return path
 
 
 def train_command(name: str, config: dict, defaults: dict | None = None, output_dir: str | None = None) -> str:
     """The ``python -m core.train`` command that reproduces a checkpoint from its recorded recipe.
 
-    defaults: the TrainConfig defaults as a dict (the trainer passes its own, so that a long run never re-imports
-    ``core.train`` from a working tree that changed under it); None imports them.
+    defaults: the TrainConfig defaults as a dict; None takes the current ones (the trainer passes those it started
+    with, so a long run's card matches its own recipe even when the working tree changed under it).
     """
     r = config.get("recipe", {})
-    defaults = _defaults() if defaults is None else defaults
+    defaults = asdict(TrainConfig()) if defaults is None else defaults
     parts = ["python -m core.train", f"--data {shlex.quote(str(r.get('data', '?')))}",
              f"--output-dir {output_dir or f'checkpoints/{name}'}"]
     for key, value in r.items():
@@ -65,14 +81,6 @@ def train_command(name: str, config: dict, defaults: dict | None = None, output_
         else:
             parts.append(f"{flag} {shlex.quote(str(value))}")
     return " ".join(p for p in parts if p)
-
-
-def _defaults() -> dict:
-    from dataclasses import asdict
-
-    from core.train import TrainConfig
-
-    return asdict(TrainConfig())
 
 
 def _progressive_note(recipe: dict, input_size: int) -> list[str]:
@@ -116,6 +124,48 @@ def _commands(name: str, entry: dict, folder: str, defaults: dict | None, done: 
     return commands
 
 
+def converted(config: dict) -> bool:
+    """True for a network converted from published pretrained weights (``core.convert``), not trained here."""
+    return bool(config.get("source")) and config.get("arch") == "mobilenetv2"
+
+
+def convert_command(name: str, config: dict) -> str:
+    """The ``python -m core.convert`` command that converts a pretrained checkpoint's weights again."""
+    src = config.get("source", {})
+    return (f"python -m core.convert --tflite ../shared/pretrained/{src.get('file', 'MODEL.tflite')} "
+            f"--labels ../shared/pretrained/imagenet_labels.txt --input-size {config['input_size']} "
+            f"--output-dir checkpoints/{name}")
+
+
+def reproduce_commands(name: str, config: dict, metrics: dict, defaults: dict | None = None,
+                       per_class: int | None = None) -> list[str]:
+    """The commands, in order, that make checkpoint ``name`` again (what its card's Reproduce block shows): a converted
+    network's conversion; a trained network's stages (a teacher's networks first) and the storing of its weights; an
+    ensemble's members in order, then the command that combines them. ``per_class``: end with the bundle step that
+    writes the evaluation sample (that many images a class) and the caches, which the card leaves out."""
+    if converted(config):
+        return [convert_command(name, config)]
+    members = config.get("members") or []
+    if members:
+        folders = _run_folders(members, "member")
+        commands: list[str] = []
+        done: set[str] = set()
+        for m, folder in zip(members, folders, strict=True):
+            commands += _commands(name, m, folder, defaults, done)
+        commands.append(f"python -m core.ensemble {' '.join(folders)} --output-dir checkpoints/{name}"
+                        + (f" --tta {metrics['tta']}" if metrics.get("tta") is not None else "")
+                        + _weight_format_options(config))
+        store = ""  # the ensemble command has stored the weights in their format already
+    else:
+        commands = _commands(name, config, f"checkpoints/{name}", defaults, set())
+        store = _weight_format_options(config)
+    if per_class:
+        commands.append(f"python -m core.bundle checkpoints/{name} --per-class {per_class}{store}")
+    elif store:
+        commands.append(f"python -m core.bundle checkpoints/{name}{store}")
+    return commands
+
+
 def _order_note(members: list[dict]) -> str:
     notes = []
     if any((m.get("recipe") or {}).get("init_from") for m in members):
@@ -129,13 +179,6 @@ def _ensemble_reproduce(name: str, config: dict, metrics: dict, defaults: dict |
     """The model card's Reproduce section for an ensemble: each member's commands, then the one combining them."""
     members = config["members"]
     out = _run_folders(members, "member")
-    commands: list[str] = []
-    done: set[str] = set()
-    for m, folder in zip(members, out, strict=True):
-        commands += _commands(name, m, folder, defaults, done)
-    combine = (f"python -m core.ensemble {' '.join(out)} --output-dir checkpoints/{name}"
-               + (f" --tta {metrics['tta']}" if metrics.get("tta") is not None else "")
-               + _weight_format_options(config))
     rows = [f"| {i} | `{folder}` | {m['arch']} `{json.dumps(m.get('arch_kwargs', {}))}` | {m.get('parameters') or 0:,} | "
             f"{m.get('epochs_run', '?')} | {(m.get('train_seconds') or 0) / 60:.1f} | {_pct(m.get('val_top1'))} (tta {m.get('tta')}) |"
             for i, (m, folder) in enumerate(zip(members, out, strict=True), start=1)]
@@ -144,15 +187,14 @@ def _ensemble_reproduce(name: str, config: dict, metrics: dict, defaults: dict |
         "## Reproduce",
         f"Train the {len(members)} members in this order{_order_note(members)}, then combine them:",
         "```",
-        *commands,
-        combine,
+        *reproduce_commands(name, config, metrics, defaults),
         "```",
         "",
         "| member | trained as | architecture | parameters | epochs | minutes | its own validation top-1 |",
         "|---|---|---|---|---|---|---|",
         *rows,
         "",
-        f"Training time on this machine (2 CPU cores, shared with other work while it ran): "
+        f"Training time on 2 CPU cores (shared with other work while it ran): "
         f"{metrics.get('train_seconds', 0) / 60:.1f} minutes for all members. The curves below are member 1's.",
     ]
 
@@ -194,15 +236,14 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
         "Run these in order (each later stage fine-tunes or learns from a checkpoint an earlier one wrote):"
         if stages or config.get("teacher") else "",
         "```",
-        *_commands(name, config, f"checkpoints/{name}", defaults, set()),
-        *([f"python -m core.bundle checkpoints/{name}{_weight_format_options(config)}"] if config.get("weight_format") else []),
+        *reproduce_commands(name, config, metrics, defaults),
         "```",
         *[f"Stage {i}: {s.get('epochs', '?')} epochs, {s.get('train_seconds', 0) / 60:.1f} minutes, validation top-1 "
           f"{_pct(s.get('val_top1'))}." for i, s in enumerate(stages, start=1)],
         f"Recipe{' of the last stage' if stages else ''}: "
         f"`{ {k: v for k, v in config.get('recipe', {}).items() if k not in ('data', 'output_dir')} }`",
         "",
-        f"Training time on this machine (2 CPU cores, shared with other work while it ran): {total_seconds / 60:.1f} minutes"
+        f"Training time on 2 CPU cores (shared with other work while it ran): {total_seconds / 60:.1f} minutes"
         + (" in all; the last stage " if stages else ", ")
         + f"{metrics.get('epochs_run', '?')} epochs (best epoch {metrics.get('best_epoch', '?')})"
         + (f", stopped by {metrics['stopped_early']}" if metrics.get("stopped_early") else "") + ".",
@@ -238,3 +279,35 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
         lines += ["", "Weakest classes: " + ", ".join(f"{c} ({100 * a:.0f}%)" for c, a in worst) + "."]
     lines += ["", "It has only seen small, centred photos of its classes: anything else still gets one of these names."]
     return "\n".join(lines) + "\n"
+
+
+def pretrained_card(name: str, config: dict, metrics: dict) -> str:
+    """The model card of a network converted from published pretrained weights (``core.convert``): where the weights
+    come from (repository, commit, file, sha256), their licence and credit, how to convert them again, and what was
+    measured here."""
+    src = config.get("source", {})
+    size = config["input_size"]
+    stored = "int8 with a float32 scale per output channel" if config.get("weight_format") == "int8" else "float16"
+    lines = [
+        f"# {name}", "",
+        f"MobileNetV2 1.0 trained on ImageNet-1k ({len(config['classes'])} classes) by Google, converted from TensorFlow Lite "
+        f"to PyTorch by `core.convert`. The app feeds it {size}x{size} photos; weights stored as {stored}.", "",
+        "## Source and licence", "",
+        f"- Repository: {src.get('repository', '?')} (commit `{src.get('commit', '?')}`)",
+        f"- File: `{src.get('file', '?')}`, sha256 `{src.get('sha256', '?')}`",
+        f"- Licence: {src.get('licence', '?')} (the weights); the ImageNet images' own terms of use apply to the data.",
+        "- Credit: Google; MobileNetV2: M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen, *MobileNetV2: Inverted "
+        "Residuals and Linear Bottlenecks*, CVPR 2018.", "",
+        "The file's convolutions (batch norm folded in, SAME padding, ReLU6) are dequantised ((q - zero point) x scale) "
+        "into an ordinary PyTorch network; its 'background' output is dropped, so class i is ImageNet class i. The "
+        f"input scaling the file declares becomes mean {config['mean'][0]:.4f} and std {config['std'][0]:.4f} on pixels / 255.",
+        "", "## Groups", "",
+        "Each class belongs to one of these groups (`core/imagenet_groups.json`): "
+        + ", ".join(f"{g} ({len(m)})" for g, m in config.get("groups", {}).items()) + ".", "",
+    ]
+    if metrics:
+        lines += ["## Measured", ""] + [f"- {k}: {v}" for k, v in metrics.get("card_lines", {}).items()] + [""]
+    lines += [
+        "## Reproduce", "", "```bash", convert_command(name, config), "```", "",
+    ]
+    return "\n".join(lines)

@@ -23,7 +23,7 @@ import pickle
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -31,101 +31,35 @@ import torch.distributed as dist
 from torch import nn
 
 from core.augment import batch_cutout, batch_flip_alternating, batch_flip_lr, batch_mixup, batch_scale_crop, batch_translate, parse_augment
-from core.checkpoint import Checkpoint, build_config, load_checkpoint, save_checkpoint, weights_sha256
+from core.checkpoint import Checkpoint, build_config, create_checked_model, load_checkpoint, read_config, save_checkpoint, weights_sha256
+from core.config import (
+    MAX_ARCH_KWARGS_CHARS,
+    MIN_BATCH,
+    MIN_STEPS_PER_EPOCH,
+    OPTIMIZER_LR,
+    SCHEDULES,
+    SPLIT_KEYS,
+    TrainConfig,
+    default_lr,
+    validate_config,
+)
 from core.data import ImageSet, channel_stats, load_train_val, parse_merge, resize_images
+from core.device import bf16_helps, pick_device
+from core.ensemble import member_entry
 from core.errors import ConfigError, UserError
 from core.evaluate import predict_logits, validation_figures
-from core.models import count_parameters, create_model, fit_to_data, members, whitening_biases
+from core.models import count_parameters, fit_to_data, members, whitening_biases
 from core.predict import to_model_input
+from core.pretrained import is_torchvision, load_pretrained, pretrained_input_size
 from core.report import model_card, plot_history
 
 # ---------------------------------------------------------------------------------------------------------------
-# Setup: hyper-parameters, in one place. The CLI flags and the Train tab both start from these.
+# Setup: the loop's own constants. The recipe's hyper-parameters and their defaults are TrainConfig's (core.config);
+# the CLI flags and the Train tab both start from those.
 
-OPTIMIZER_LR = {"sgd": 0.2, "adam": 2e-3, "adamw": 2e-3}  # defaults per optimizer at batch 256 (mean loss)
-SCHEDULES = ("onecycle", "cosine", "constant", "cyclic")
 WHITEN_BIAS_EPOCHS = 3  # airbench: the whitening stem's bias trains this many epochs, then stays put
 WHITEN_FIT_IMAGES = 5000  # training images whose patches set the whitening filters
 PROGRESSIVE_END = 0.75  # progressive resizing reaches the full input size at this share of the epochs
-
-
-@dataclass
-class TrainConfig:
-    data: str = "cifar10-train-jpg"  # a dataset name, folder or archive (see core.data.load_images)
-    output_dir: str = "runs/model"
-    arch: str = "resnet"
-    arch_kwargs: dict = field(default_factory=dict)  # architecture options, e.g. {"widths": [64, 256, 256]}
-    epochs: int = 16
-    batch_size: int = 256
-    optimizer: str = "sgd"  # sgd (Nesterov momentum), adam, adamw
-    lr: float | None = None  # None: OPTIMIZER_LR[optimizer]
-    momentum: float = 0.9  # SGD momentum (also beta1 for Adam/AdamW)
-    wd: float = 5e-4  # weight decay (decoupled for AdamW)
-    schedule: str = "onecycle"  # onecycle: linear warm-up then linear decay; cosine; constant; cyclic (triangular)
-    warmup: float = 0.2  # share of training spent warming up (onecycle, cosine)
-    label_smoothing: float = 0.0
-    dropout: float | None = None  # None keeps the architecture's default
-    augment: str = "flip,translate"  # any of flip (random), altflip (each image mirrored every other epoch), translate, cutout, scale
-    translate: int = 2  # pixels, at 32x32 (scaled with the input size)
-    cutout: int = 8  # side of the cutout square, at 32x32 (scaled with the input size)
-    cutmix: float = 0.0  # CutMix Beta alpha; 0 turns it off. Helps on few images per class
-    scale_min: float = 0.35  # the "scale" augmentation's smallest crop, as a share of the image area
-    progressive: int = 0  # progressive resizing: train at this side first, growing to the input size; 0 off
-    lookahead: bool = False  # airbench's lookahead EMA: average weights every 5 steps, pull the model to it
-    norm_bias_lr_scale: float = 1.0  # SGD only: learning-rate multiplier for BatchNorm biases (airbench uses 64)
-    tta: int = 1  # test-time augmentation for the final validation: 0 none, 1 mirror, 2 mirror + shifts
-    val_fraction: float = 0.1
-    seed: int = 0  # initialisation, data order and augmentation
-    split_seed: int | None = None  # the validation split's seed; None: the same as seed
-    input_size: int | None = None  # None: the data's own size (or the --init-from checkpoint's)
-    merge: str = ""  # merge classes: "vehicle=automobile,truck;pets=cat,dog"
-    resume: bool = False
-    init_from: str | None = None  # fine-tune this checkpoint (a new head if the classes differ)
-    freeze_backbone: bool = False  # with init_from: train only the head
-    teacher: str | None = None  # distil: a checkpoint (or ensemble) trained on the same split teaches its probabilities
-    distill: float = 0.5  # with teacher: the teacher's share of each training target (the label has the rest)
-    max_minutes: float | None = None  # stop cleanly (with a valid checkpoint) after this long
-    early_stop: int | None = None  # stop when validation accuracy has not improved for this many epochs
-    threads: int | None = None  # torch CPU threads (the app leaves one core to the live camera)
-    bf16: bool | None = None  # None: autocast to bfloat16 where the hardware supports it
-    channels_last: bool = True
-    log_every: int = 20  # steps between progress reports
-
-
-def validate_config(cfg: TrainConfig) -> None:
-    """Raise ConfigError with a clear message for absurd values, before any data is loaded."""
-    checks = [
-        (cfg.epochs >= 1, f"epochs must be at least 1, got {cfg.epochs}"),
-        (cfg.epochs <= 1000, f"epochs must be at most 1000, got {cfg.epochs}"),
-        (1 <= cfg.batch_size <= 8192, f"batch size must be between 1 and 8192, got {cfg.batch_size}"),
-        (cfg.lr is None or (math.isfinite(cfg.lr) and 0 < cfg.lr <= 10), f"learning rate must be in (0, 10], got {cfg.lr}"),
-        (cfg.optimizer in OPTIMIZER_LR, f"optimizer must be one of {', '.join(OPTIMIZER_LR)}, got {cfg.optimizer!r}"),
-        (cfg.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}"),
-        (0 <= cfg.momentum < 1, f"momentum must be in [0, 1), got {cfg.momentum}"),
-        (0 <= cfg.wd <= 1, f"weight decay must be in [0, 1], got {cfg.wd}"),
-        (0 <= cfg.warmup < 1, f"warm-up share must be in [0, 1), got {cfg.warmup}"),
-        (0 <= cfg.label_smoothing < 1, f"label smoothing must be in [0, 1), got {cfg.label_smoothing}"),
-        (cfg.dropout is None or 0 <= cfg.dropout < 1, f"dropout must be in [0, 1), got {cfg.dropout}"),
-        (0 <= cfg.translate <= 16, f"translate must be 0..16 pixels, got {cfg.translate}"),
-        (0 <= cfg.cutout <= 32, f"cutout must be 0..32 pixels, got {cfg.cutout}"),
-        (0 <= cfg.cutmix <= 10, f"cutmix alpha must be in [0, 10], got {cfg.cutmix}"),
-        (0.05 <= cfg.scale_min <= 1, f"scale-min must be between 0.05 and 1 (a share of the image area), got {cfg.scale_min}"),
-        (cfg.progressive == 0 or 8 <= cfg.progressive <= 1024, f"progressive start size must be 0 (off) or 8..1024, got {cfg.progressive}"),
-        (0 < cfg.val_fraction < 1, f"validation fraction must be between 0 and 1, got {cfg.val_fraction}"),
-        (cfg.max_minutes is None or cfg.max_minutes > 0, f"max minutes must be positive, got {cfg.max_minutes}"),
-        (cfg.early_stop is None or cfg.early_stop >= 1, f"early-stop patience must be at least 1, got {cfg.early_stop}"),
-        (cfg.tta in (0, 1, 2), f"tta must be 0, 1 or 2, got {cfg.tta}"),
-        (not cfg.freeze_backbone or cfg.init_from, "freezing the backbone needs --init-from a trained checkpoint"),
-        (0 <= cfg.distill <= 1, f"distill must be in [0, 1] (the teacher's share of the target), got {cfg.distill}"),
-        (cfg.threads is None or cfg.threads >= 1, f"threads must be at least 1, got {cfg.threads}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
-    try:
-        parse_augment(cfg.augment)
-    except ValueError as err:
-        raise ConfigError(str(err)) from err
 
 
 class Cancelled(Exception):
@@ -141,24 +75,6 @@ class TrainResult:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Device, precision, distribution
-
-
-def pick_device() -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        cpu = getattr(torch, "cpu", None)
-        return bool(cpu and (getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
-                             or getattr(cpu, "_is_amx_tile_supported", lambda: False)()))
-    return False
 
 
 def _distributed() -> tuple[int, int]:
@@ -183,9 +99,15 @@ def _any_rank(flag: bool, world: int) -> bool:
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    lr = cfg.lr or OPTIMIZER_LR[cfg.optimizer]
+    lr = cfg.lr or default_lr(cfg.optimizer, cfg.batch_size)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    if cfg.optimizer == "sgd" and cfg.norm_bias_lr_scale != 1.0:
+    if cfg.init_from and cfg.backbone_lr_scale != 1.0:
+        # fine-tuning: the new head learns at the full rate, the pretrained layers at a share of it
+        head = [p for n, p in params if n.startswith("head.")]
+        backbone = [p for n, p in params if not n.startswith("head.")]
+        groups = [dict(params=head, lr=lr, weight_decay=cfg.wd),
+                  dict(params=backbone, lr=lr * cfg.backbone_lr_scale, weight_decay=cfg.wd)]
+    elif cfg.optimizer == "sgd" and cfg.norm_bias_lr_scale != 1.0:
         # BatchNorm biases get a larger step but the same per-step decay (lr * wd unchanged), as in airbench.
         s = cfg.norm_bias_lr_scale
         norm_bias = [p for n, p in params if p.ndim == 1]
@@ -236,6 +158,26 @@ class Lookahead:
 # Model set-up (fresh, or fine-tuned from a checkpoint)
 
 
+def fit_batch_to_data(cfg: TrainConfig, train_images: int) -> tuple[TrainConfig, str | None]:
+    """Small data: when an epoch would have fewer than MIN_STEPS_PER_EPOCH batches and the learning rate is the
+    default, the batch shrinks to the power of two (at least MIN_BATCH) that gives about that many, and the rate
+    follows it (default_lr). With a learning rate given, nothing changes: the note says what would help.
+    Returns (the config to train with, a note for the user or None)."""
+    steps = train_images // cfg.batch_size
+    if steps >= MIN_STEPS_PER_EPOCH:
+        return cfg, None
+    batch = max(MIN_BATCH, 2 ** int(math.log2(max(1, train_images // MIN_STEPS_PER_EPOCH))))
+    if batch >= cfg.batch_size:
+        return cfg, None
+    if cfg.lr is not None:
+        return cfg, (f"{train_images} training images make {max(1, steps)} step(s) of {cfg.batch_size} an epoch: "
+                     f"too few to learn much; try a batch size of {batch} with a learning rate to match")
+    new = replace(cfg, batch_size=batch)
+    return new, (f"{train_images} training images would make {max(1, steps)} step(s) of {cfg.batch_size} an epoch, "
+                 f"so the batch is {batch} ({train_images // batch} steps) at learning rate "
+                 f"{default_lr(cfg.optimizer, batch):.3g} (the default rate scaled to the batch)")
+
+
 def _build_model(cfg: TrainConfig, train_set: ImageSet) -> tuple[nn.Module, dict, Checkpoint | None]:
     """The model to train and its architecture options."""
     if not cfg.init_from:
@@ -243,33 +185,94 @@ def _build_model(cfg: TrainConfig, train_set: ImageSet) -> tuple[nn.Module, dict
         if cfg.dropout is not None:
             kwargs["dropout"] = cfg.dropout
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
-        return create_model(cfg.arch, len(train_set.classes), train_set.input_size, **kwargs), kwargs, None
-    base = load_checkpoint(cfg.init_from)
+        return create_checked_model(cfg.arch, len(train_set.classes), train_set.input_size, **kwargs), kwargs, None
+    base = load_pretrained(cfg.init_from)
     model = members(base.model)[0]  # an ensemble is fine-tuned from its first network (config's arch is that one's)
     kwargs = dict(base.config.get("arch_kwargs", {}))
     if train_set.classes != base.classes:  # a new head for the new class list
         head = model.head if hasattr(model, "head") else list(model.children())[-1]
         linear_index = max(i for i, m in enumerate(head) if isinstance(m, nn.Linear))
         old = head[linear_index]
-        head[linear_index] = nn.Linear(old.in_features, len(train_set.classes), bias=old.bias is not None)
+        head[linear_index] = new_head(old, base.classes, train_set.classes)
     if cfg.dropout is not None:
         for m in model.modules():
             if isinstance(m, nn.Dropout):
                 m.p = cfg.dropout
         kwargs["dropout"] = cfg.dropout
-    if cfg.freeze_backbone:
-        for name, stage in model.named_children():
-            stage.requires_grad_(name == "head")
+    frozen = frozen_stages(model, cfg)
+    for name, stage in model.named_children():
+        if name in frozen:
+            stage.requires_grad_(False)
     return model, kwargs, base
 
 
-def _set_train_mode(model: nn.Module, frozen: bool) -> None:
+def class_key(name: str) -> str:
+    """A class name compared across datasets: "Golden_Retriever" and "golden retriever" are one class."""
+    return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+
+
+def new_head(old: nn.Linear, old_classes: list[str], classes: list[str]) -> nn.Linear:
+    """A classifier for ``classes`` in place of ``old`` (trained for ``old_classes``). A class the old one knows (by
+    ``class_key``) starts from its trained row, so a network pretrained on ImageNet already names everyday50's
+    classes before the first step; the others start fresh."""
+    head = nn.Linear(old.in_features, len(classes), bias=old.bias is not None)
+    known = {class_key(c): i for i, c in enumerate(old_classes)}
+    with torch.no_grad():
+        for i, name in enumerate(classes):
+            j = known.get(class_key(name))
+            if j is not None:
+                head.weight[i] = old.weight[j]
+                if old.bias is not None:
+                    head.bias[i] = old.bias[j]
+    return head
+
+
+def frozen_stages(model: nn.Module, cfg: TrainConfig) -> list[str]:
+    """The stages fine-tuning keeps fixed: all but the head with ``freeze_backbone``, those up to ``freeze``.
+    Raises ConfigError for a stage the network does not have."""
+    names = [name for name, _ in model.named_children()]
+    if cfg.freeze_backbone:
+        return [n for n in names if n != "head"]
+    if not cfg.freeze:
+        return []
+    if cfg.freeze not in names or cfg.freeze == "head":
+        raise ConfigError(f"--freeze takes a stage before the head; this network's stages are {', '.join(names[:-1])}")
+    return names[:names.index(cfg.freeze) + 1]
+
+
+def _head_only(model: nn.Module, frozen: list[str], augments: list[str], cfg: TrainConfig, soft_labels, world: int) -> bool:
+    """Whether every step can run the head alone on features computed once: all stages but the head frozen, no
+    augmentation but a mirror, one process."""
+    names = [n for n, _ in model.named_children()]
+    return (names[-1:] == ["head"] and frozen == names[:-1] and set(augments) <= {"flip"} and not cfg.cutmix
+            and not cfg.progressive and soft_labels is None and world == 1)
+
+
+@torch.no_grad()
+def _frozen_features(model: nn.Module, images: torch.Tensor, mean: list[float], std: list[float], mirror: bool,
+                     batch_size: int = 64) -> torch.Tensor:
+    """(2 if mirror else 1, N, F) float32: what the stages before the head make of each image (and of its mirror)."""
+    device = next(model.parameters()).device
+    stages = [m for n, m in model.named_children() if n != "head"]
+    views = [images, images.flip(-1)] if mirror else [images]
+    out = []
+    for view in views:
+        parts = []
+        for start in range(0, len(view), batch_size):
+            x = to_model_input(view[start:start + batch_size], mean, std).to(device)
+            for stage in stages:
+                x = stage(x)
+            parts.append(x.float().flatten(1).cpu())
+        out.append(torch.cat(parts))
+    return torch.stack(out).to(device)
+
+
+def _set_train_mode(model: nn.Module, frozen: list[str]) -> None:
     """Train mode, but frozen stages keep their BatchNorm statistics (few images would ruin them)."""
     model.train()
-    if frozen:
-        for name, stage in model.named_children():
-            if name != "head":
-                stage.eval()
+    for name, stage in model.named_children():
+        if name in frozen:
+            stage.eval()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -313,7 +316,8 @@ def train(
     # -- data
     input_size = cfg.input_size
     if cfg.init_from and input_size is None:
-        input_size = int(json.loads((Path(cfg.init_from) / "config.json").read_text())["input_size"])
+        input_size = pretrained_input_size(cfg.init_from) if is_torchvision(cfg.init_from) \
+            else read_config(cfg.init_from)["input_size"]
     merge = parse_merge(cfg.merge) if cfg.merge else None
     split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
     train_set, val_set = data or load_train_val(cfg.data, cfg.val_fraction, split_seed, input_size, merge)
@@ -323,6 +327,8 @@ def train(
         train_set = replace(train_set, images=resize_images(train_set.images, input_size))
         val_set = replace(val_set, images=resize_images(val_set.images, input_size))
 
+    asked = cfg  # what the recipe records; cfg may now get a smaller batch for a small dataset
+    cfg, batch_note = fit_batch_to_data(cfg, len(train_set))
     model, arch_kwargs, base = _build_model(cfg, train_set)
     soft_labels, teacher = (teacher_targets(cfg.teacher, train_set, cfg, split_seed, cache=_teacher_cache_path(output_dir))
                             if cfg.teacher else (None, None))
@@ -336,7 +342,7 @@ def train(
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    use_bf16 = bf16_supported(device) if cfg.bf16 is None else cfg.bf16
+    use_bf16 = bf16_helps(model, device) if cfg.bf16 is None else cfg.bf16
     train_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer = make_optimizer(model, cfg)
     per_rank_batch = max(1, cfg.batch_size // world)
@@ -352,14 +358,18 @@ def train(
     partial = (0, 0, 0.0)  # seen, correct, loss sum of an epoch a time limit interrupted
     gen = torch.Generator().manual_seed(cfg.seed + 1000 * rank)
     recipe = json.loads(json.dumps({  # plain JSON, as config.json and the resume file keep it
-        **{k: v for k, v in asdict(cfg).items() if k not in ("resume", "threads", "log_every")},
+        **{k: v for k, v in asdict(asked).items() if k not in ("resume", "threads", "log_every")},
         "arch": arch, "arch_kwargs": arch_kwargs}))  # the real ones, also with --init-from
     resume_file = _resume_path(output_dir)
     if cfg.resume and resume_file.exists():
-        state = torch.load(resume_file, map_location="cpu", weights_only=True)
+        state = _load_resume(resume_file)
         _check_resumable(resume_file, state.get("recipe"), recipe)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise ConfigError(f"the resume file {resume_file} does not fit this model ({str(err).splitlines()[0][:200]}): "
+                              "delete it to start this run over, or run without --resume") from err
         if lookahead and "lookahead" in state:
             lookahead.avg = state["lookahead"]
         history, best, first_epoch, step = state["history"], state["best"], state["epoch"], state["step"]
@@ -379,11 +389,17 @@ def train(
         config["teacher"] = teacher
     report({"event": "start", "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "train_images": len(train_set),
             "val_images": len(val_set), "classes": train_set.classes, "parameters": count_parameters(model),
-            "device": str(device), "bf16": use_bf16, "world_size": world})
+            "device": str(device), "bf16": use_bf16, "world_size": world, "batch_size": cfg.batch_size,
+            "lr": base_lrs[0], "note": batch_note})
 
     base_flip = torch.rand(len(train_set), generator=torch.Generator().manual_seed(cfg.seed + 17)) < 0.5
     stopped = None
-    frozen = cfg.freeze_backbone
+    frozen = frozen_stages(model, cfg)
+    # Only the head learns and the augmentation is at most a mirror: the frozen layers' output for each image (and its
+    # mirror) is computed once, and every step runs the head alone (teaching on a pretrained network takes seconds).
+    features = (_frozen_features(model, train_set.images, mean, std, mirror="flip" in augments)
+                if _head_only(model, frozen, augments, cfg, soft_labels, world) else None)
+    forward = model.head if features is not None else train_model
     for epoch in range(first_epoch, cfg.epochs):
         _set_train_mode(model, frozen)
         perm = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
@@ -395,8 +411,11 @@ def train(
                 raise Cancelled("training was cancelled")
             idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size][rank * per_rank_batch:(rank + 1) * per_rank_batch]
             x, y = train_set.images[idx], train_set.labels[idx]
-            x = _augment(x, augments, cfg, scale, gen, base_flip[idx], epoch)
-            x = to_model_input(x, mean, std)
+            if features is not None:
+                x = features[(torch.rand(len(idx), generator=gen) < 0.5).long() if len(features) > 1 else 0, idx]
+            else:
+                x = _augment(x, augments, cfg, scale, gen, base_flip[idx], epoch)
+                x = to_model_input(x, mean, std)
             if "cutout" in augments:
                 x = batch_cutout(x, max(1, round(cfg.cutout * scale)), gen)
             target = y
@@ -405,16 +424,16 @@ def train(
                     + cfg.distill * soft_labels[idx]
             if cfg.cutmix > 0:  # mixes the soft targets too
                 x, target = batch_mixup(x, target, len(train_set.classes), cfg.cutmix, gen)
-            if size != x.shape[-1]:
+            if features is None and size != x.shape[-1]:
                 x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-            layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+            layout = torch.channels_last if cfg.channels_last and x.dim() == 4 else torch.contiguous_format
             x = x.to(device, non_blocking=True).contiguous(memory_format=layout)
             target, y = target.to(device), y.to(device)
             factor = lr_factor(step, total_steps, cfg, steps_per_epoch)
             for g, lr in zip(optimizer.param_groups, base_lrs, strict=True):
                 g["lr"] = lr * factor
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                logits = train_model(x)
+                logits = forward(x)
                 loss = loss_fn(logits.float(), target)
             if not torch.isfinite(loss):
                 raise ConfigError(f"the loss became {loss.item()} at epoch {epoch + 1}: the learning rate is too high")
@@ -486,7 +505,8 @@ def train(
             "train_seconds": round(time.time() - start_time, 1), "stopped_early": stopped,
             "parameters": count_parameters(best_model), "history": history,
         }
-        config["temperature"] = metrics["val_calibrated"]["temperature"]
+        if cfg.calibrate:
+            config["temperature"] = metrics["val_calibrated"]["temperature"]
         plot = plot_history(history, output_dir.parent / f".{output_dir.name}.curves.png")
         save_checkpoint(output_dir, best_model.cpu(), config, metrics, model_card(output_dir.name, config, metrics, asdict(TrainConfig())),
                         extra_files={"curves.png": plot})
@@ -511,8 +531,6 @@ def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_s
     (else it would have trained on the student's validation images, and the student's figures would flatter it).
     With ``cache``, the targets are kept there and reused while the teacher's weights and temperature and the
     training split are the same (labelling 22,500 images with five networks takes minutes on a CPU)."""
-    from core.ensemble import SPLIT_KEYS, member_entry
-
     ckpt = load_checkpoint(teacher)
     if ckpt.classes != train_set.classes or ckpt.input_size != train_set.input_size:
         raise ConfigError(f"the teacher {teacher} has other classes or another input size than the training data")
@@ -535,7 +553,7 @@ def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_s
             pass  # a damaged cache is computed again
     device = pick_device()
     logits = predict_logits(ckpt.model.to(device), train_set.images, ckpt.mean, ckpt.std, tta=1,
-                            autocast=bf16_supported(device))
+                            autocast=bf16_helps(ckpt.model, device))
     targets = torch.softmax(logits / temperature, dim=1)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -585,6 +603,24 @@ def _save_resume(path: Path, weights: dict, optimizer: torch.optim.Optimizer, lo
 
 
 RESUME_MAY_CHANGE = ("max_minutes", "data", "output_dir")  # a longer time limit, the data or run folder moved
+
+
+RESUME_KEYS = ("model", "optimizer", "history", "best", "epoch", "step")
+
+
+def _load_resume(path: Path) -> dict:
+    """The resume file's contents. Raises ConfigError when it is damaged (a run killed while saving leaves a
+    truncated file), saying how to start over."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        raise ConfigError(f"the resume file {path} is damaged or truncated (a run stopped while saving it leaves "
+                          "this): delete it to start this run over, or run without --resume") from err
+    missing = [k for k in RESUME_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ConfigError(f"the resume file {path} lacks {', '.join(missing)}: delete it to start this run over, "
+                          "or run without --resume")
+    return state
 
 
 def _check_resumable(path: Path, saved: dict | None, recipe: dict) -> None:
@@ -645,8 +681,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--merge", default=d.merge, help='merge classes: "new=a,b;other=c,d"')
     p.add_argument("--resume", action="store_true", help="continue a killed run from its last finished epoch"
                    " (or from the batch where --max-minutes stopped it)")
-    p.add_argument("--init-from", default=d.init_from, help="checkpoint folder to fine-tune")
-    p.add_argument("--freeze-backbone", action="store_true")
+    p.add_argument("--init-from", default=d.init_from,
+                   help="fine-tune this: a checkpoint folder, or torchvision:NAME[:WEIGHTS] (e.g. torchvision:resnet18)")
+    p.add_argument("--freeze-backbone", action="store_true", help="with --init-from: train only the head")
+    p.add_argument("--freeze", default=d.freeze, metavar="STAGE",
+                   help="with --init-from: keep the stages up to and including STAGE (e.g. stage3) fixed")
+    p.add_argument("--backbone-lr-scale", type=float, default=d.backbone_lr_scale,
+                   help="with --init-from: the pretrained layers' learning rate as a share of the head's (e.g. 0.1)")
     p.add_argument("--teacher", default=d.teacher, help="distil from this checkpoint or ensemble (same validation split)")
     p.add_argument("--distill", type=float, default=d.distill, help="the teacher's share of each training target (0..1)")
     p.add_argument("--max-minutes", type=float, default=d.max_minutes,
@@ -660,9 +701,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(argv: list[str] | None = None) -> TrainConfig:
     args = vars(build_parser().parse_args(argv))
+    if len(args["arch_kwargs"]) > MAX_ARCH_KWARGS_CHARS:
+        raise ConfigError(f"--arch-kwargs is longer than {MAX_ARCH_KWARGS_CHARS} characters; give a few widths and flags")
     try:
         args["arch_kwargs"] = json.loads(args["arch_kwargs"])
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:
         raise ConfigError(f"--arch-kwargs is not valid JSON: {err}") from err
     return TrainConfig(**args)
 
@@ -682,6 +725,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"training {event['parameters']:,} parameters on {event['train_images']:,} images "
                       f"({len(event['classes'])} classes), validating on {event['val_images']:,}; device {event['device']}, "
                       f"bf16 {event['bf16']}, processes {event['world_size']}", flush=True)
+                if event.get("note"):
+                    print(f"note: {event['note']}", flush=True)
             elif event["event"] == "step":
                 if bar is None:
                     bar = tqdm(total=event["steps_per_epoch"], desc=f"epoch {event['epoch']}/{event['epochs']}", leave=False,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -21,7 +22,7 @@ import pandas as pd
 import torch
 
 from core.checkpoint import Checkpoint, CheckpointStore
-from core.data import ImageSet
+from core.data import CIFAR_NAMES, ImageSet, resolve_source
 from core.errors import DataError
 from core.evaluate import (
     SAMPLE_NAME,
@@ -39,7 +40,7 @@ from core.evaluate import (
 )
 from core.predict import to_model_input
 from demo import plots
-from demo.ui import user_message
+from demo.common import user_message
 
 GALLERY_LIMIT = 24  # Grad-CAMs per cell: enough to see a pattern, few enough to come back in a second
 TILE = 112  # display side of one image in the gallery (the model's 32 or 64 px are scaled up)
@@ -54,6 +55,41 @@ PAIR_COLUMNS = ["true class", "predicted as", "count", "share of the true class"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Opening an evaluation
+
+
+def own_places(ctx) -> list[Path]:
+    """The folders the tab may read evaluation sets from: the checkpoint folders (their bundled samples), the runs
+    folder (trained models, uploads and captured snapshots) and the app's data folder."""
+    return [Path(d).resolve() for d in [*ctx.store.dirs, ctx.runs_dir, ctx.data_dir]]
+
+
+def checked_source(ctx, text: str | None) -> str | None:
+    """The evaluation set a visitor typed, as a path inside the app's own places (see own_places) or a CIFAR name;
+    None (the model's bundled sample) when blank. Raises DataError for anything else: the box must not open other
+    folders of the server (a private photo folder, /etc) for a visitor, and with training off it does not exist."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not ctx.allow_training:
+        raise DataError("this app shows each model's bundled evaluation sample only; leave the evaluation set empty")
+    if text in CIFAR_NAMES:
+        return text
+    places = own_places(ctx)
+
+    def check(path: Path) -> None:
+        if not any(path == place or place in path.parents for place in places):
+            raise DataError("the evaluation set must be one of this app's own: leave it empty for the model's bundled "
+                            "sample, or name a dataset of its data or runs folder (or cifar10 / cifar100); other "
+                            "folders of the server are not opened")
+
+    if "/" in text or text.startswith(("~", ".")):
+        try:  # refused before looking at the disk, so the answer does not tell which server paths exist
+            check(Path(text).expanduser().resolve())
+        except (OSError, RuntimeError) as err:
+            raise DataError(f"cannot read the evaluation set {text[:80]!r}") from err
+    path = Path(resolve_source(text)).resolve()
+    check(path)  # again after following links
+    return str(path)
 
 
 def make_view(model: str | None, source: str | None = None, split: str | None = "auto", tta: int | None = -1) -> dict:
@@ -292,9 +328,12 @@ def build(ctx) -> dict:
                 "(true class, predicted class) to see exactly those images.")
     view = gr.State(make_view(ctx.default_model()))
     with gr.Row(equal_height=True):
-        source = gr.Textbox(label="Evaluation set", scale=4, elem_id="errors-source",
-                            placeholder="empty: the model's bundled sample; or a folder, a .zip/.tar.gz archive, "
-                                        "cifar10, cifar100")
+        if ctx.allow_training:
+            source = gr.Textbox(label="Evaluation set", scale=4, elem_id="errors-source",
+                                placeholder="empty: the model's bundled sample; or a dataset of the app's data or runs "
+                                            "folder (a folder, a .zip/.tar.gz archive), cifar10, cifar100")
+        else:  # a public host: each model's bundled sample only, and no box to type a server path into
+            source = gr.State("")
         split = gr.Dropdown(SPLIT_CHOICES, value="auto", label="Split", scale=1)
         tta = gr.Dropdown(TTA_CHOICES, value=-1, label="Test-time augmentation", scale=1)
         evaluate = gr.Button("Evaluate", variant="primary", scale=1, elem_id="errors-evaluate")
@@ -343,6 +382,7 @@ def build(ctx) -> dict:
 
     def on_load(model, source_text, split_value, tta_value, level_value, announce=False):
         try:
+            source_text = checked_source(ctx, source_text)
             out = load_view(store, model, source_text, split_value, tta_value, level_value)
         except Exception as err:  # noqa: BLE001 (user_message logs anything that is not the user's mistake)
             message = user_message(err)
@@ -350,7 +390,7 @@ def build(ctx) -> dict:
                 gr.Warning(message)
                 return tuple(gr.skip() for _ in load_outputs)
             # a model without a sample (or a broken one): clear the previous figures, they would mislead here
-            return (make_view(model, source_text, split_value, tta_value), f"**{message}**", "", None, None, None, None,
+            return (make_view(model, None, split_value, tta_value), f"**{message}**", "", None, None, None, None,
                     None, None, gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None), gr.skip(),
                     [], "")
         first = out["first_pair"] or (out["classes"][0], out["classes"][0])
@@ -409,18 +449,23 @@ def build(ctx) -> dict:
 
     load_inputs = [ctx.model, source, split, tta, level] if ctx.model is not None else None
     if load_inputs:
-        evaluate.click(lambda *a: on_load(*a, announce=True), load_inputs, load_outputs)
-        source.submit(lambda *a: on_load(*a, announce=True), load_inputs, load_outputs)
-        ctx.model.change(on_load, load_inputs, load_outputs)
+        def on_evaluate(model, dataset, split_name, tta_level, matrix_of):
+            return on_load(model, dataset, split_name, tta_level, matrix_of, announce=True)
+
+        evaluate.click(on_evaluate, load_inputs, load_outputs, api_name="evaluate")
+        if isinstance(source, gr.Textbox):
+            source.submit(on_evaluate, load_inputs, load_outputs, api_visibility="private")
+        ctx.model.change(on_load, load_inputs, load_outputs, api_visibility="private")
         tab = gr.context.Context.block  # the gr.Tab this is built in: compute when the tab is first opened
         if isinstance(tab, gr.Tab):
             # coming back to the tab keeps the chosen cell and set; only a new model reloads
-            tab.select(on_tab, [view, *load_inputs], load_outputs)
-    show.click(on_cell, [view, true_class, pred_class], [cell_gallery, cell_text, confusion])
-    pairs.select(on_pair, [view], [true_class, pred_class, cell_gallery, cell_text, confusion])
-    level.change(on_level, [view, level], confusion)
-    draw.click(on_random, [view, only_errors], [random_img, random_text])
-    compare.click(on_compare, [view, other, which], [compare_text, compare_plot, compare_gallery])
+            tab.select(on_tab, [view, *load_inputs], load_outputs, api_visibility="private")
+    show.click(on_cell, [view, true_class, pred_class], [cell_gallery, cell_text, confusion], api_name="confusion_cell")
+    pairs.select(on_pair, [view], [true_class, pred_class, cell_gallery, cell_text, confusion], api_visibility="private")
+    level.change(on_level, [view, level], confusion, api_visibility="private")
+    draw.click(on_random, [view, only_errors], [random_img, random_text], api_name="random_error")
+    compare.click(on_compare, [view, other, which], [compare_text, compare_plot, compare_gallery],
+                  api_name="compare_models")
     return {"view": view, "source": source, "evaluate": evaluate, "status": status, "confusion": confusion,
             "pairs": pairs, "true_class": true_class, "pred_class": pred_class, "show": show,
             "gallery": cell_gallery, "random": draw, "random_image": random_img, "curves": curves,

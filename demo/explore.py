@@ -11,6 +11,7 @@ import gradio as gr
 import numpy as np
 
 from core.explain import CAM_LABELS, SLOW_METHODS, eval_sample_files, explain_photo, overlay
+from demo.common import AppContext, finite_number, photo_input, user_message
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 TOP_K = 5
@@ -32,12 +33,10 @@ class View:
     caption: str
 
 
-def model_view(ctx, image, model: str | None, method: str = "gradcam", target: str = TOP_GUESS,
+def model_view(ctx: AppContext, image, model: str | None, method: str = "gradcam", target: str = TOP_GUESS,
                layer: str = DEFAULT_LAYER, alpha: float = 0.5) -> View:
     """Explain ``image`` (file path, array or None) with one model. ``target`` is a class name (a class this
     model does not know falls back to its top guess) and ``layer`` a stage name (likewise)."""
-    from demo.ui import user_message
-
     if image is None:
         return View(None, None, "Upload a photo, paste one, or pick an example below.")
     try:
@@ -55,7 +54,7 @@ def model_view(ctx, image, model: str | None, method: str = "gradcam", target: s
     return View(top, overlay(ex.photo, ex.heatmap, alpha), caption)
 
 
-def explore(ctx, image, model, method="gradcam", target=TOP_GUESS, layer=DEFAULT_LAYER, alpha=0.5,
+def explore(ctx: AppContext, image, model, method="gradcam", target=TOP_GUESS, layer=DEFAULT_LAYER, alpha=0.5,
             compare=None) -> tuple:
     """The callback: (label, overlay, caption) for the selected model, then the same for ``compare`` (all
     None / "" when no second model is chosen)."""
@@ -64,7 +63,7 @@ def explore(ctx, image, model, method="gradcam", target=TOP_GUESS, layer=DEFAULT
     return a.top, a.overlay, a.caption, b.top, b.overlay, b.caption
 
 
-def model_options(ctx, model: str | None) -> tuple[list, list, list[tuple[str, str]]]:
+def model_options(ctx: AppContext, model: str | None) -> tuple[list, list, list[tuple[str, str]]]:
     """For the selected model: target-class choices, layer choices, and eval-sample gallery items
     [(path, class)]. Empty lists when no model loads."""
     try:
@@ -81,10 +80,8 @@ def method_warning(method: str) -> None:
         gr.Warning("Score-CAM runs the network once per channel: expect a few seconds per image.")
 
 
-def build(ctx) -> dict:
+def build(ctx: AppContext) -> dict:
     """The Upload & explore tab. Returns its components ("image" receives frozen webcam frames)."""
-    from demo.ui import photo_input
-
     targets, layers, samples = model_options(ctx, ctx.default_model())
     with gr.Row():
         with gr.Column(scale=1):
@@ -103,7 +100,8 @@ def build(ctx) -> dict:
                                      elem_id="explore-target")
             with gr.Row():
                 layer = gr.Dropdown(layers, value=DEFAULT_LAYER, label="Layer", elem_id="explore-layer")
-                alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="Heatmap opacity", elem_id="explore-alpha")
+                alpha = finite_number(gr.Slider(0, 1, value=0.5, step=0.05, label="Heatmap opacity",
+                                                elem_id="explore-alpha"))
             compare = gr.Dropdown([("none", "")] + ctx.store.choices(), value="", label="Compare with",
                                   info="the same photo through a second model", elem_id="explore-compare")
     with gr.Row():
@@ -119,23 +117,26 @@ def build(ctx) -> dict:
 
     inputs = [image, ctx.model, method, target, layer, alpha, compare]
     outputs = [label_a, overlay_a, caption_a, label_b, overlay_b, caption_b]
-    fn = lambda *args: explore(ctx, *args)
+    def on_explore(photo, model, method, target_class, layer, opacity, compare_with):
+        return explore(ctx, photo, model, method, target_class, layer, opacity, compare_with)
+
     gr.on([image.change, method.change, target.change, layer.change, alpha.release, compare.change, ctx.model.change],
-          fn, inputs=inputs, outputs=outputs, concurrency_id="explore", concurrency_limit=2, trigger_mode="always_last",
+          on_explore, inputs=inputs, outputs=outputs, concurrency_id="explore", concurrency_limit=2, trigger_mode="always_last",
           api_name="explore")
-    method.change(method_warning, inputs=method, outputs=None, show_progress="hidden")
+    method.change(method_warning, inputs=method, outputs=None, show_progress="hidden", api_visibility="private")
 
     def on_model(model):
         t, lay, s = model_options(ctx, model)
         return (gr.Dropdown(choices=t, value=TOP_GUESS), gr.Dropdown(choices=lay, value=DEFAULT_LAYER), s,
                 [p for p, _ in s], gr.Dropdown(choices=[("none", "")] + ctx.store.choices()))
 
-    ctx.model.change(on_model, inputs=ctx.model, outputs=[target, layer, samples_gallery, sample_paths, compare])
+    ctx.model.change(on_model, inputs=ctx.model, outputs=[target, layer, samples_gallery, sample_paths, compare],
+                     api_visibility="private")
 
     def pick_sample(paths, evt: gr.SelectData):
         return paths[evt.index] if paths and 0 <= evt.index < len(paths) else gr.skip()
 
-    samples_gallery.select(pick_sample, inputs=sample_paths, outputs=image)
+    samples_gallery.select(pick_sample, inputs=sample_paths, outputs=image, api_visibility="private")
     return {"image": image, "method": method, "target": target, "layer": layer, "alpha": alpha, "compare": compare,
             "label": label_a, "heatmap": overlay_a, "caption": caption_a, "label_b": label_b, "heatmap_b": overlay_b,
             "samples": samples_gallery}

@@ -13,13 +13,14 @@ import numpy as np
 from core.explain import TOP_IMAGES, channel_index, feature_maps, first_layer_filters, heatmap_rgb, normalise_map, pixelated, top_images
 from core.models import count_parameters, describe_stages, members
 from core.predict import preprocess
+from demo.common import AppContext, finite_number, photo_input, user_message
 
 FEATURE_MAPS = 16  # the most active channels shown
 TILE = 96  # pixels per feature-map tile
 STAGE_HEADERS = ["stage", "output shape (channels x height x width)", "parameters"]
 
 
-def stages_table(ctx, model: str | None) -> list[list]:
+def stages_table(ctx: AppContext, model: str | None) -> list[list]:
     """Rows [stage, shape, parameters] for the model, ending with the total; [] when no model loads."""
     try:
         ckpt = ctx.checkpoint(model)
@@ -34,11 +35,9 @@ def stages_table(ctx, model: str | None) -> list[list]:
     return rows
 
 
-def feature_map_tiles(ctx, image, model: str | None, layer: str | None) -> tuple[list, list[int], str]:
+def feature_map_tiles(ctx: AppContext, image, model: str | None, layer: str | None) -> tuple[list, list[int], str]:
     """Gallery items [(tile (TILE, TILE, 3) uint8, "#channel · mean x")] for the most active channels of
     ``layer`` on ``image``, their channel numbers, and a message ("" when all went well)."""
-    from demo.ui import user_message
-
     if image is None:
         return [], [], "Pick a photo on the **Upload & explore** tab (or freeze the camera) to see its feature maps."
     try:
@@ -57,7 +56,7 @@ def feature_map_tiles(ctx, image, model: str | None, layer: str | None) -> tuple
     return tiles, [m.channel for m in maps], ""
 
 
-def filter_tiles(ctx, model: str | None) -> list:
+def filter_tiles(ctx: AppContext, model: str | None) -> list:
     """Gallery items [(patch (~48, ~48, 3) uint8, "filter i")] for the first convolution's filters."""
     try:
         ckpt = ctx.checkpoint(model)
@@ -66,11 +65,9 @@ def filter_tiles(ctx, model: str | None) -> list:
     return [(pixelated(f, 48), f"filter {i}") for i, f in enumerate(first_layer_filters(ckpt))]
 
 
-def channel_images(ctx, model: str | None, layer: str | None, channel) -> tuple[list, str]:
+def channel_images(ctx: AppContext, model: str | None, layer: str | None, channel) -> tuple[list, str]:
     """Gallery items [(image, "class · activation")] for the eval-sample images that excite ``channel`` of
     ``layer`` most, and a message."""
-    from demo.ui import user_message
-
     try:
         ckpt = ctx.checkpoint(model)
         layer = layer if layer in ckpt.model.conv_stage_names() else ckpt.model.conv_stage_names()[0]
@@ -84,7 +81,7 @@ def channel_images(ctx, model: str | None, layer: str | None, channel) -> tuple[
             f"The {len(found)} validation images that excite channel {int(channel or 0)} of {layer} most.")
 
 
-def layer_choices(ctx, model: str | None) -> list[str]:
+def layer_choices(ctx: AppContext, model: str | None) -> list[str]:
     """Conv stage names of the model ([] when no model loads)."""
     try:
         return ctx.checkpoint(model).model.conv_stage_names()
@@ -92,7 +89,7 @@ def layer_choices(ctx, model: str | None) -> list[str]:
         return []
 
 
-def channel_count(ctx, model: str | None, layer: str | None) -> int:
+def channel_count(ctx: AppContext, model: str | None, layer: str | None) -> int:
     try:
         ckpt = ctx.checkpoint(model)
     except Exception:
@@ -101,7 +98,7 @@ def channel_count(ctx, model: str | None, layer: str | None) -> int:
     return int(infos.get(layer, (1,))[0])
 
 
-def precompute_channel_indexes(ctx) -> threading.Thread:
+def precompute_channel_indexes(ctx: AppContext) -> threading.Thread:
     """Rank the top images per channel of every checkpoint in a background thread, so the first visitor
     who opens this tab does not wait. Failures are left for the tab to report."""
 
@@ -117,14 +114,12 @@ def precompute_channel_indexes(ctx) -> threading.Thread:
     return thread
 
 
-def build(ctx) -> dict:
+def build(ctx: AppContext) -> dict:
     """The Inside the CNN tab. It explains the photo chosen on the Upload & explore tab."""
     model0 = ctx.default_model()
     layers = layer_choices(ctx, model0)
     image = ctx.parts.get("explore", {}).get("image")
     if image is None:  # the Explore tab is missing (e.g. replaced): take photos here
-        from demo.ui import photo_input
-
         image = photo_input(sources=["upload", "clipboard"], label="Photo", elem_id="inside-image")
     gr.Markdown("Each **stage** turns the image into more, smaller maps of features. Pick a stage to see what its "
                 "most active channels respond to in the current photo; click a map to see the validation images "
@@ -133,7 +128,7 @@ def build(ctx) -> dict:
                           label="Stages", elem_id="inside-stages")
     with gr.Row():
         layer = gr.Dropdown(layers, value=layers[0] if layers else None, label="Stage", elem_id="inside-layer")
-        channel = gr.Number(value=0, precision=0, minimum=0, label="Channel", elem_id="inside-channel")
+        channel = finite_number(gr.Number(value=0, precision=0, minimum=0, label="Channel", elem_id="inside-channel"))
     message = gr.Markdown(elem_id="inside-message")
     maps = gr.Gallery(label=f"Feature maps: the {FEATURE_MAPS} most active channels (yellow = strong)", columns=8,
                       height="auto", allow_preview=False, elem_id="inside-maps")
@@ -147,30 +142,36 @@ def build(ctx) -> dict:
                              columns=6, height="auto", allow_preview=False, elem_id="inside-filters")
     shown = gr.State([])  # channel numbers of the tiles in ``maps``, for clicks
 
-    on_channel = lambda *a: channel_images(ctx, *a)
-    gr.on([image.change, layer.change, ctx.model.change], lambda *a: feature_map_tiles(ctx, *a), inputs=[image, ctx.model, layer],
+    def on_channel(model, stage, channel_number):
+        return channel_images(ctx, model, stage, channel_number)
+
+    def on_photo(photo, model, stage):
+        return feature_map_tiles(ctx, photo, model, stage)
+
+    gr.on([image.change, layer.change, ctx.model.change], on_photo, inputs=[image, ctx.model, layer],
           outputs=[maps, shown, message], concurrency_id="inside", concurrency_limit=2, trigger_mode="always_last",
-          ).then(on_channel, inputs=[ctx.model, layer, channel], outputs=[top9, top9_message])
+          api_name="feature_maps",
+          ).then(on_channel, inputs=[ctx.model, layer, channel], outputs=[top9, top9_message], api_visibility="private")
     gr.on([channel.submit], on_channel, inputs=[ctx.model, layer, channel], outputs=[top9, top9_message],
-          concurrency_id="inside", trigger_mode="always_last")
+          concurrency_id="inside", trigger_mode="always_last", api_name="channel_top_images")
 
     def pick_map(channels, evt: gr.SelectData):
         return channels[evt.index] if channels and 0 <= evt.index < len(channels) else gr.skip()
 
-    maps.select(pick_map, inputs=shown, outputs=channel).then(on_channel, inputs=[ctx.model, layer, channel],
-                                                              outputs=[top9, top9_message])
+    maps.select(pick_map, inputs=shown, outputs=channel, api_visibility="private").then(
+        on_channel, inputs=[ctx.model, layer, channel], outputs=[top9, top9_message], api_visibility="private")
 
     def on_model(model):
         lays = layer_choices(ctx, model)
         return (stages_table(ctx, model), gr.Dropdown(choices=lays, value=lays[0] if lays else None),
                 filter_tiles(ctx, model), 0)
 
-    ctx.model.change(on_model, inputs=ctx.model, outputs=[stages, layer, filters, channel])
+    ctx.model.change(on_model, inputs=ctx.model, outputs=[stages, layer, filters, channel], api_visibility="private")
 
     def clamp_channel(model, lay, ch):
         top = channel_count(ctx, model, lay) - 1
         return gr.Number(maximum=top, value=min(int(ch or 0), top), info=f"0 to {top}")
 
-    layer.change(clamp_channel, inputs=[ctx.model, layer, channel], outputs=channel)
+    layer.change(clamp_channel, inputs=[ctx.model, layer, channel], outputs=channel, api_visibility="private")
     return {"stages": stages, "layer": layer, "channel": channel, "maps": maps, "top9": top9, "filters": filters,
             "message": message}

@@ -13,6 +13,8 @@ import numpy as np
 
 from core.explain import explain_photo, overlay, pixelated, unsure_threshold
 from core.predict import group_probabilities
+from core.teach import BACKGROUND_CLASS
+from demo.common import photo_input, user_message
 
 STREAM_EVERY = 0.15  # seconds between frames sent by the browser: ~7 frames/s is smooth enough to follow
 STREAM_SECONDS = int(os.environ.get("WTCS_STREAM_SECONDS", 600))  # a visitor's stream stops after this
@@ -59,10 +61,9 @@ def headline_html(text: str, detail: str = "", colour: str = "inherit") -> str:
             f'<div class="wtcs-detail" style="font-size:1.6rem;opacity:0.85">{html.escape(detail)}</div></div>')
 
 
-def live_frame(ctx, frame: np.ndarray | None, model: str | None, state: LiveState | None) -> LiveResult:
-    """One webcam frame (H, W, 3) uint8 or None -> what to show. Never raises for bad input."""
-    from demo.ui import user_message
-
+def live_frame(ctx, frame: str | bytes | np.ndarray | None, model: str | None, state: LiveState | None) -> LiveResult:
+    """One webcam frame (the file or bytes as received, opened within core.data's pixel cap, or an (H, W, 3) uint8
+    array) or None -> what to show. Never raises for bad input."""
     if frame is None:
         return LiveResult(headline_html("Start the camera", "allow the webcam, then hold something up"), {}, None,
                           None, state)
@@ -81,7 +82,9 @@ def live_frame(ctx, frame: np.ndarray | None, model: str | None, state: LiveStat
     best, p = ckpt.classes[order[0]], float(probs[order[0]])
     groups = sorted(group_probabilities(probs, ckpt.classes, ckpt.groups).items(), key=lambda kv: -kv[1])
     group = f" · {groups[0][0]} {groups[0][1]:.0%}" if groups else ""
-    if p < unsure_threshold(ckpt):
+    if best == BACKGROUND_CLASS:  # a taught model's snapshots of the empty scene
+        head = headline_html("nothing I know", f"{p:.0%} sure there is nothing to name", colour="#888")
+    elif p < unsure_threshold(ckpt):
         head = headline_html("not sure", f"maybe {best.replace('_', ' ')} ({p:.0%}){group}", colour="#888")
     else:
         head = headline_html(best.replace("_", " "), f"{p:.0%} sure{group}")
@@ -92,8 +95,9 @@ def build(ctx) -> dict:
     """The Live camera tab. Returns its components; "freeze" and "frame" feed the Explore tab."""
     with gr.Row():
         with gr.Column(scale=1):
-            camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
-                              elem_id="live-camera", webcam_options=gr.WebcamOptions(mirror=True))
+            # frames reach the callback undecoded (photo_input): four 116 KB PNG bombs decoded by Gradio took 4.6 GB
+            camera = photo_input(sources=["webcam"], streaming=True, label="Camera", elem_id="live-camera",
+                                 webcam_options=gr.WebcamOptions(mirror=True))
             freeze = gr.Button("Freeze: explore this frame", variant="secondary", elem_id="live-freeze")
         with gr.Column(scale=1):
             headline = gr.HTML(headline_html("Start the camera", "allow the webcam, then hold something up"),
@@ -105,7 +109,7 @@ def build(ctx) -> dict:
         seen = gr.Image(label="What the network sees (its real input, pixels enlarged)", format="png",
                         interactive=False, elem_id="live-seen")
     state = gr.State(None)
-    last_frame = gr.State(None)  # the raw frame, kept on the server for "freeze" (nothing re-sent)
+    last_frame = gr.State(None)  # the frame as received (bytes), kept on the server for "freeze" (nothing re-sent)
 
     def on_frame(frame, model, st):
         r = live_frame(ctx, frame, model, st)
@@ -117,7 +121,7 @@ def build(ctx) -> dict:
                   show_progress="hidden", api_name="live_stream")
     # The same work for one frame as a plain (non-streaming) endpoint, for scripts and the latency
     # benchmark: gradio_client cannot consume streaming events. The hidden image never changes in a browser.
-    api_frame = gr.Image(type="numpy", visible=False)
+    api_frame = photo_input(visible=False)
     api_frame.change(lambda frame, model: on_frame(frame, model, None)[:4], inputs=[api_frame, ctx.model],
                      outputs=[headline, label, cam, seen], api_name="live_frame", concurrency_id="live",
                      concurrency_limit=LIVE_STREAMS, show_progress="hidden")  # Gradio keeps the smallest limit of an id

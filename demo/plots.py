@@ -1,4 +1,5 @@
-"""Figures for the app: confusion matrix, per-class accuracy, confidence, reliability, training curves.
+"""Figures for the app: confusion matrix, per-class accuracy, confidence, reliability; the training curves are
+the model card's (core.report.curves_figure).
 
 Every function takes plain numbers (lists, dicts from core.evaluate) and returns a matplotlib Figure for
 ``gr.Plot``. Figures are built with ``matplotlib.figure.Figure`` rather than pyplot, so a long-running server
@@ -15,8 +16,9 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from core.report import TRAIN_COLOUR, curves_figure  # noqa: E402, F401 (curves_figure: the model card's, shown here too)
+
 RIGHT, WRONG = "#2a9d5c", "#d1495b"  # green for right, red for wrong: the same in every figure
-TRAIN, VAL = "#4c72b0", "#dd8452"
 
 
 def _figure(width: float, height: float, dpi: int = 100) -> Figure:
@@ -122,7 +124,7 @@ def reliability_figure(before: list[dict], after: list[dict], ece_before: float,
         width = np.array([r["hi"] - r["lo"] for r in filled])
         acc = np.array([r["accuracy"] for r in filled])
         conf = np.array([r["confidence"] for r in filled])
-        ax.bar(lo, acc, width=width, align="edge", color=TRAIN, edgecolor="white", label="accuracy")
+        ax.bar(lo, acc, width=width, align="edge", color=TRAIN_COLOUR, edgecolor="white", label="accuracy")
         ax.bar(lo, conf - acc, bottom=acc, width=width, align="edge", color=WRONG, alpha=0.35,
                label="gap to confidence")
         ax.plot([0, 1], [0, 1], "--", color="#444444", linewidth=1, label="perfect calibration")
@@ -131,28 +133,6 @@ def reliability_figure(before: list[dict], after: list[dict], ece_before: float,
             ax.set_ylabel("accuracy")
             ax.legend(loc="upper left", fontsize=8)
         ax.grid(alpha=0.3)
-    return fig
-
-
-def curves_figure(history: list[dict], best_epoch: int | None = None) -> Figure:
-    """The training story: train vs validation loss and accuracy per epoch (metrics.json ``history``).
-    A widening gap between the two is overfitting; the best (kept) epoch is marked."""
-    fig = _figure(9.0, 3.6)
-    fig.suptitle("Training story: a widening gap between train and validation is overfitting")
-    ax_loss, ax_acc = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    if not history:
-        for ax in (ax_loss, ax_acc):
-            ax.text(0.5, 0.5, "no training history in metrics.json", ha="center", va="center", transform=ax.transAxes)
-        return fig
-    epochs = [h["epoch"] for h in history]
-    for ax, key, title in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy")):
-        ax.plot(epochs, [h.get(f"train_{key}") for h in history], "o-", color=TRAIN, markersize=3, label="train")
-        ax.plot(epochs, [h.get(f"val_{key}") for h in history], "o-", color=VAL, markersize=3, label="validation")
-        if best_epoch:
-            ax.axvline(best_epoch, color="#888888", linestyle=":", label=f"kept: epoch {best_epoch}")
-        ax.set(title=f"{title}: train vs validation", xlabel="epoch")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
     return fig
 
 

@@ -33,8 +33,8 @@ def test_frames_that_come_faster_than_answers_are_skipped_not_queued(tiny_checkp
 
 
 def test_five_visitors_streaming_at_once_all_get_guesses(tiny_checkpoint, tmp_path):
-    # A stream holds its place while its camera runs; until session 20 there were four places and the fifth
-    # visitor waited up to ten minutes (STREAM_SECONDS) with the camera on and no answer.
+    # A stream holds its place while its camera runs; with four places the fifth visitor waited up to ten minutes
+    # (STREAM_SECONDS) with the camera on and no answer.
     visitors = 5
     assert live.LIVE_STREAMS >= visitors
     with running_app(tiny_checkpoint.parent, runs_dir=tmp_path / "runs") as url, chromium(fake_camera=True) as browser:

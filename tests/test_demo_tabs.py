@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from core import explain
 from core.checkpoint import CheckpointStore
 from core.data import load_images, write_sample_zip
+from core.evaluate import SAMPLE_NAME
 from demo import explore, inside, live, ui
-from demo.ui import AppContext
+from demo.common import AppContext
 from tests.fixtures import shape_image
 
 
@@ -48,7 +48,8 @@ def awkward_files(tmp_path_factory):
     rgba.save(d / "rgba.png")
     Image.fromarray(np.asarray(rgb.convert("L"), dtype=np.uint16) * 257).save(d / "sixteen.png")
     assert Image.open(d / "sixteen.png").mode.startswith("I")  # really 16 bits per pixel
-    Image.new("L", (8000, 8000), 90).save(d / "huge.png")  # compresses to a few hundred kB
+    Image.new("L", (6000, 6000), 90).save(d / "huge.png")  # 36 megapixels, under the cap; a few hundred kB
+    Image.new("L", (8000, 8000), 90).save(d / "bomb.png")  # 64 megapixels: over the cap
     data = (d / "photo.png").read_bytes()
     (d / "truncated.png").write_bytes(data[: len(data) // 3])
     (d / "notes.pdf").write_bytes(b"%PDF-1.4 not an image at all")
@@ -119,7 +120,8 @@ def test_explore_accepts_grey_rgba_16_bit_and_huge_photos(ctx, model, awkward_fi
     assert top and heat is not None and heat.shape[2] == 3, caption
 
 
-@pytest.mark.parametrize("name,words", [("truncated.png", "corrupt"), ("notes.pdf", "not an image")])
+@pytest.mark.parametrize("name,words", [("truncated.png", "corrupt"), ("notes.pdf", "not an image"),
+                                        ("bomb.png", "megapixels")])
 def test_explore_explains_a_broken_or_non_image_file(ctx, model, awkward_files, name, words):
     top, heat, caption, *_ = explore.explore(ctx, str(awkward_files / name), model)
     assert top is None and heat is None and words in caption and "Traceback" not in caption
@@ -198,7 +200,7 @@ def test_top_nine_images_per_channel(ctx, model, tiny_checkpoint, shapes_dir, tm
     folder = tmp_path / "models" / "with-sample"
     shutil.copytree(tiny_checkpoint, folder)
     ds = load_images(shapes_dir, "train")
-    write_sample_zip(ds.subset(torch.arange(0, len(ds), 3)), folder / explain.EVAL_SAMPLE_FILE)
+    write_sample_zip(ds.subset(torch.arange(0, len(ds), 3)), folder / SAMPLE_NAME)
     ctx2 = AppContext(CheckpointStore(folder.parent))
     tiles, msg = inside.channel_images(ctx2, str(folder), "stage2", 5)
     assert len(tiles) == 9 and "channel 5 of stage2" in msg

@@ -58,3 +58,15 @@ def test_app_without_models_answers_with_advice(tmp_path, photo):
     with running_app(tmp_path / "empty", runs_dir=tmp_path / "runs") as url:
         top, heatmap, caption, *_ = call_explore(Client(url, verbose=False), photo, None)
         assert not top and "No trained model found" in caption
+
+
+def test_every_public_endpoint_says_what_it_does_and_plumbing_is_hidden(tiny_checkpoint, tmp_path):
+    from gradio_client import Client
+
+    with running_app(tiny_checkpoint.parent, runs_dir=tmp_path / "runs", allow_training=True) as url:
+        api = Client(url, verbose=False).view_api(print_info=False, return_format="dict")
+    named = {name.lstrip("/") for name in api["named_endpoints"]}
+    assert not [n for n in named | set(map(str, api["unnamed_endpoints"])) if n.lstrip("/").startswith("lambda")]
+    assert {"explore", "live_frame", "live_stream", "evaluate", "feature_maps", "teach", "start_training"} <= named
+    # events that only keep the page in step (menus, the timer, gallery clicks) are not offered to scripts
+    assert not named & {"on_tick", "on_model", "pick_sample", "pick_map", "clamp_channel", "on_frame", "_freeze"}

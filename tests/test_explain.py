@@ -9,8 +9,9 @@ from core import explain
 from core.checkpoint import build_config, load_checkpoint, save_checkpoint
 from core.data import load_images, write_sample_zip
 from core.errors import ConfigError
+from core.evaluate import SAMPLE_NAME
 from core.models import create_model
-from core.predict import preprocess, probabilities
+from core.predict import predict_topk, preprocess, probabilities
 from tests.fixtures import shape_image
 
 FAST_METHODS = [m for m in explain.CAM_METHODS if m not in explain.SLOW_METHODS]
@@ -28,7 +29,7 @@ def ckpt_with_sample(tiny_checkpoint, shapes_dir, tmp_path_factory):
     shutil.copytree(tiny_checkpoint, folder)
     ds = load_images(shapes_dir, "train")
     keep = torch.cat([torch.nonzero(ds.labels == c).flatten()[:10] for c in range(len(ds.classes))])
-    write_sample_zip(ds.subset(keep), folder / explain.EVAL_SAMPLE_FILE)
+    write_sample_zip(ds.subset(keep), folder / SAMPLE_NAME)
     return folder
 
 
@@ -68,6 +69,14 @@ def test_cam_logits_are_the_models_own_prediction(ckpt):
     _, logits = explain.cam_and_logits(ckpt, tensor)
     expected = probabilities(ckpt, tensor, calibrated=False)
     assert torch.allclose(torch.softmax(logits, 1), expected, atol=1e-5)
+
+
+def test_explaining_a_photo_sees_and_predicts_what_predicting_it_does(ckpt):
+    photo = shape_image("triangle", 200, np.random.default_rng(3))
+    ex = explain.explain_photo(ckpt, photo, display_size=96)
+    pred = predict_topk(ckpt, photo, k=len(ckpt.classes))
+    assert np.array_equal(ex.pixels, pred.pixels) and ex.photo.shape == (96, 96, 3)
+    assert np.allclose(ex.probs, pred.probs, atol=1e-5)
 
 
 def test_batch_matches_single_images_and_mixed_targets(ckpt):

@@ -66,7 +66,7 @@ def test_cli_prints_top5_and_reports_bad_files(tiny_checkpoint, tmp_path, capsys
     shape_image("square", 32, np.random.default_rng(0)).save(good)
     bad = tmp_path / "notes.txt"
     bad.write_text("hello")
-    assert main(["--checkpoint", str(tiny_checkpoint), str(good), str(bad)]) == 1
+    assert main(["--checkpoint", str(tiny_checkpoint), str(good), str(bad)]) == 2
     out, err = capsys.readouterr()
     assert str(good) in out and out.count("%") >= 4
     assert "notes.txt: error" in err

@@ -18,7 +18,7 @@ FILES = ["config.json", "model.safetensors", "metrics.json", "README.md", "curve
 def test_checkpoints_folder_fits_a_space():
     files = [p for p in CHECKPOINTS.rglob("*") if p.is_file() and not p.name.startswith(".")]
     assert all(p.stat().st_size < MAX_FILE_BYTES for p in files), [p.name for p in files if p.stat().st_size >= MAX_FILE_BYTES]
-    assert sum(p.stat().st_size for p in files) < 40_000_000  # the issue's budget: 40 MB in all
+    assert sum(p.stat().st_size for p in files) < 40_000_000  # the size budget: 40 MB in all
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -1,4 +1,5 @@
-"""The Train tab's callbacks as plain functions (no browser): launching, refusing, progress, selectors."""
+"""The Train tab's callbacks as plain functions (no browser): launching the lab and teaching, refusing, progress,
+selectors."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from core.checkpoint import CheckpointStore, load_checkpoint
 from core.errors import ConfigError, DataError, JobError
 from core.jobs import JobManager, JobStatus
 from core.teach import CaptureStore
-from demo import train_tab
-from demo.train_tab import CAPTURED, UPLOADED, curve_frames, launch_lab, launch_teach, status_markdown, tick
-from demo.ui import AppContext, build_app
+from demo import lab
+from demo.common import AppContext
+from demo.lab import CAPTURED, UPLOADED, LabSettings, curve_frames, launch_lab, status_markdown, tick
+from demo.teach import launch_teach
+from demo.ui import build_app
 from tests.fixtures import shape_image
 
 JOB_TIMEOUT = 120
@@ -23,8 +26,8 @@ HYPER = dict(optimizer="adam", lr=3e-3, schedule="onecycle", batch_size=16, epoc
              label_smoothing=0.0, augment=["flip"], freeze_backbone=False, early_stop=0, max_minutes=0)
 
 
-def hyper(**overrides) -> list:
-    return list({**HYPER, **overrides}.values())
+def hyper(**overrides) -> LabSettings:
+    return LabSettings(**{**HYPER, **overrides})
 
 
 @pytest.fixture
@@ -55,13 +58,13 @@ def test_absurd_settings_get_clear_messages_before_anything_runs(setup, shapes_d
     ]
     for overrides, error, message in cases:
         with pytest.raises(error, match=message):
-            launch_lab(ctx, jobs, store, "x", base, "resnet", str(shapes_dir), None, *hyper(**overrides))
+            launch_lab(ctx, jobs, store, "x", base, "resnet", str(shapes_dir), None, hyper(**overrides))
     with pytest.raises(ConfigError, match="not 'from scratch'"):
-        launch_lab(ctx, jobs, store, "x", "", "resnet", str(shapes_dir), None, *hyper(freeze_backbone=True))
+        launch_lab(ctx, jobs, store, "x", "", "resnet", str(shapes_dir), None, hyper(freeze_backbone=True))
     with pytest.raises(DataError, match="at least 2 classes"):
-        launch_lab(ctx, jobs, store, "x", base, "resnet", CAPTURED, None, *hyper())
+        launch_lab(ctx, jobs, store, "x", base, "resnet", CAPTURED, None, hyper())
     with pytest.raises(DataError, match="upload a .zip"):
-        launch_lab(ctx, jobs, store, "x", base, "resnet", UPLOADED, None, *hyper())
+        launch_lab(ctx, jobs, store, "x", base, "resnet", UPLOADED, None, hyper())
     with pytest.raises(ConfigError, match="Model menu"):
         launch_teach(jobs, store, None, "", False)
     assert jobs.status().state == "idle"
@@ -72,21 +75,21 @@ def test_uploads_are_capped_and_must_be_archives(setup, tmp_path):
     not_archive = tmp_path / "photo.png"
     not_archive.write_bytes(b"x")
     with pytest.raises(DataError, match="not a .zip"):
-        train_tab.keep_upload(ctx, str(not_archive))
+        lab.keep_upload(ctx, str(not_archive))
     big = tmp_path / "big.zip"
     big.write_bytes(b"\0" * (2 * 1024**2))
     ctx.max_upload_mb = 1
     with pytest.raises(DataError, match="limited to 1 MB"):
-        train_tab.keep_upload(ctx, str(big))
+        lab.keep_upload(ctx, str(big))
     ctx.max_upload_mb = 5
-    kept = Path(train_tab.keep_upload(ctx, str(big)))
+    kept = Path(lab.keep_upload(ctx, str(big)))
     assert kept.parent == ctx.runs_dir / ".uploads" and kept.read_bytes() == big.read_bytes()
 
 
 def test_dataset_menu_offers_the_data_dir_the_captures_and_an_upload(setup):
     ctx, jobs, store = setup
     store.set_classes("keys, mug")
-    choices = train_tab.dataset_choices(ctx, store)
+    choices = lab.dataset_choices(ctx, store)
     assert choices[0] == ("toys-train-jpg.tar.gz", str(ctx.data_dir / "toys-train-jpg.tar.gz"))
     assert choices[1] == ("the captured classes (keys, mug)", CAPTURED)
     assert choices[2][1] == UPLOADED
@@ -97,9 +100,9 @@ def test_a_lab_job_runs_to_the_end_and_the_new_model_appears_and_is_selected_in_
     ctx, jobs, store = setup
     before = ctx.store.choices()
     job = launch_lab(ctx, jobs, store, "", str(tiny_checkpoint), "resnet", str(shapes_dir), None,
-                     *hyper(epochs=2))
+                     hyper(epochs=2))
     with pytest.raises(JobError, match="already running"):
-        launch_lab(ctx, jobs, store, "", str(tiny_checkpoint), "resnet", str(shapes_dir), None, *hyper())
+        launch_lab(ctx, jobs, store, "", str(tiny_checkpoint), "resnet", str(shapes_dir), None, hyper())
     first = tick(ctx, jobs, -1, before, job, before[0][1])
     assert "shapes-resnet-tuned" in first[0] and isinstance(first[4], gr.Button)
     status = jobs.wait(JOB_TIMEOUT)
@@ -128,7 +131,7 @@ def test_a_crashing_job_is_reported_in_the_tab_and_the_app_keeps_answering(setup
     ctx, jobs, store = setup
     corrupt = tmp_path / "broken.zip"
     corrupt.write_bytes(b"PK\x03\x04 this is not really a zip")
-    launch_lab(ctx, jobs, store, "broken", str(tiny_checkpoint), "resnet", UPLOADED, str(corrupt), *hyper())
+    launch_lab(ctx, jobs, store, "broken", str(tiny_checkpoint), "resnet", UPLOADED, str(corrupt), hyper())
     status = jobs.wait(JOB_TIMEOUT)
     assert status.state == "failed"
     shown = status_markdown(status)
