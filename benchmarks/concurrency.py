@@ -36,7 +36,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(url: str, timeout: float = 120) -> None:
+def wait_for(url: str, timeout: float = 600) -> None:
     import urllib.request
 
     deadline = time.time() + timeout

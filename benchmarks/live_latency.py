@@ -7,7 +7,7 @@ round trip: the app started on a free localhost port, the same callback called t
             (its non-streaming twin, /live_frame: gradio_client cannot consume streaming events): upload
             of the JPEG frame, queue, callback, and the result message; output images are not downloaded
             unless --download.
-memory:     resident set size before and after 1,000 in-process frames (after a warm-up), first model.
+memory:     resident set size before and after 1,000 in-process frames (after a warm-up), the default model.
 stream:     the Live tab in headless Chromium streaming a video whose frames carry their number (--stream-seconds):
             frames the browser sent and the app answered a second, and how far behind the video each answered
             frame was when its callback started, beyond the quickest answer (a queue of frames would make that grow).
@@ -16,7 +16,7 @@ visitors:   --visitors N pages stream Chromium's test pattern at once (the app's
             shares the cores with the app here, so these are lower bounds).
 
     python benchmarks/live_latency.py --json [--checkpoint-dir checkpoints] [--frames 200] [--stream-seconds 30]
-                                      [--visitors 6]
+                                      [--visitors 6] [--input-sizes 160,192]
 
 Prints one JSON object.
 """
@@ -61,6 +61,18 @@ def rss_mb() -> float:
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
+
+
+def resized_copy(checkpoint: Path, size: int, tmp: Path) -> Path:
+    """The checkpoint with another input size in its config.json (its weights linked, not copied)."""
+    copy = tmp / f"{checkpoint.name}@{size}"
+    copy.mkdir()
+    for f in checkpoint.iterdir():
+        if f.suffix == ".safetensors" and f.name.startswith("model"):
+            (copy / f.name).symlink_to(f)
+    config = json.loads((checkpoint / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "input_size": size}))
+    return copy
 
 
 def in_process(ctx: AppContext, model: str, frames: list[np.ndarray], n: int, warmup: int = 20) -> dict:
@@ -187,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also stream this many Chromium pages at once for --stream-seconds (0: skip)")
     parser.add_argument("--download", action="store_true", help="let gradio_client download the output images")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as app.py serves)")
+    parser.add_argument("--input-sizes", default="",
+                        help="also time each MobileNetV2 at these input sides, e.g. 160,192 (same weights)")
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     args = parser.parse_args(argv)
 
@@ -205,8 +219,16 @@ def main(argv: list[str] | None = None) -> int:
         row = in_process(ctx, model, frames, args.frames)
         row.update(label=checkpoint_label(Path(model)), arch=ckpt.config["arch"], input_size=ckpt.input_size)
         result["in_process"][Path(model).name] = row
-    # The ResNet is the model the targets are about; otherwise the first one.
-    main_model = next((m for m in models if ctx.checkpoint(m).config["arch"] == "resnet"), models[0])
+    sizes = [int(x) for x in args.input_sizes.split(",") if x.strip()]
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in [m for m in models if ctx.checkpoint(m).config["arch"] == "mobilenetv2"]:
+            for size in sizes:
+                copy = resized_copy(Path(model), size, Path(tmp))
+                row = in_process(ctx, str(copy), frames, args.frames)
+                row.update(arch="mobilenetv2", input_size=size)
+                result["in_process"][copy.name] = row
+    # The live view's default model (the first in the menu) is the one the round trip and memory are about.
+    main_model = ctx.default_model() or models[0]
     result["round_trip"] = round_trip(Path(args.checkpoint_dir), main_model, frames, args.requests, args.download)
     result["memory"] = memory_growth(ctx, main_model, frames, args.memory_requests)
     if args.stream_seconds > 0:

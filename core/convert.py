@@ -17,16 +17,20 @@ import argparse
 import hashlib
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from core.checkpoint import build_config, save_checkpoint
-from core.errors import CheckpointError, ConfigError, UserError
+from core.checkpoint import build_config, load_checkpoint, save_checkpoint, write_config
+from core.data import load_train_val, per_class_sample, write_sample_zip
+from core.errors import CheckpointError, ConfigError, DataError, UserError
+from core.evaluate import SAMPLE_NAME, cached_evaluation
+from core.explain import channel_index
 from core.models import InvertedResidual, SameConv2d, create_model
+from core.train import class_key
 
 GROUPS_FILE = Path(__file__).with_name("imagenet_groups.json")
 # ImageNet's label list names two classes "crane" (a bird, a machine) and two "maillot".
@@ -218,6 +222,18 @@ def imagenet_groups(classes: list[str], groups_file: str | Path = GROUPS_FILE) -
     return {group: [classes[i] for i in members] for group, members in indices.items()}
 
 
+def update_metrics(checkpoint_dir: str | Path, figures: dict) -> None:
+    """Add ``figures`` to a converted checkpoint's metrics.json and write its card again from them."""
+    from core.report import pretrained_card
+
+    checkpoint_dir = Path(checkpoint_dir)
+    path = checkpoint_dir / "metrics.json"
+    metrics = {**(json.loads(path.read_text()) if path.is_file() else {}), **figures}
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
+    config = json.loads((checkpoint_dir / "config.json").read_text())
+    (checkpoint_dir / "README.md").write_text(pretrained_card(checkpoint_dir.name, config, metrics))
+
+
 def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -229,15 +245,6 @@ def write_known_class_sample(checkpoint_dir: str | Path, data: str | Path, per_c
     evaluation cache and the top images per channel, as ``core.bundle`` writes them. Returns the sample's path.
 
     Raises DataError when a class of ``data`` is not one of the checkpoint's."""
-    from dataclasses import replace
-
-    from core.checkpoint import load_checkpoint
-    from core.data import load_train_val, per_class_sample, write_sample_zip
-    from core.errors import DataError
-    from core.evaluate import SAMPLE_NAME, build_eval_cache
-    from core.explain import channel_index
-    from core.train import class_key
-
     checkpoint_dir = Path(checkpoint_dir)
     ckpt = load_checkpoint(checkpoint_dir)
     _, val = load_train_val(data, 0.1, 0)
@@ -247,8 +254,16 @@ def write_known_class_sample(checkpoint_dir: str | Path, data: str | Path, per_c
         raise DataError(f"{', '.join(missing[:5])} are not classes of {checkpoint_dir.name}")
     val = replace(val, classes=[known[class_key(c)] for c in val.classes])
     sample = write_sample_zip(val.subset(per_class_sample(val.labels, per_class, seed)), checkpoint_dir / SAMPLE_NAME)
-    build_eval_cache(checkpoint_dir)
+    ev = cached_evaluation(ckpt, recompute=True)
+    present = torch.tensor(sorted(set(ev.labels.tolist())))
+    figures = {"source": Path(data).name, "images": ev.n, "classes": len(present),
+               "top1": float((ev.preds == ev.labels).float().mean()),
+               "top1_among_present": float((present[ev.logits[:, present].argmax(1)] == ev.labels).float().mean())}
     channel_index(load_checkpoint(checkpoint_dir))
+    config = {**ckpt.config, "recipe": {**(ckpt.config.get("recipe") or {}), "sample_data": Path(data).name,
+                                        "per_class": per_class}}
+    write_config(checkpoint_dir, config)
+    update_metrics(checkpoint_dir, {"sample": figures})
     return sample
 
 

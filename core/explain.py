@@ -64,7 +64,7 @@ CAM_METHODS: dict[str, type] = {
 CAM_LABELS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "layercam": "LayerCAM", "eigencam": "EigenCAM",
               "xgradcam": "XGradCAM", "scorecam": "Score-CAM (slow)"}
 SLOW_METHODS = {"scorecam"}
-SCORECAM_BATCH = 16  # masked copies of the image per forward pass: at 64 a request peaked ~100 MB higher, no faster
+SCORECAM_BATCH = 16  # masked copies of the image per forward pass: fewer at once, a lower peak (64: 212 MB a request)
 TOP_IMAGES = 9  # a 3x3 grid per channel, as in the Deep Visualization Toolbox
 CHANNEL_INDEX_FILE = "channel_top_images.json"
 CHANNEL_INDEX_VERSION = 1

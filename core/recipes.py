@@ -73,7 +73,7 @@ def _portable(command: str) -> str:
     """A card's command as a script line: $PYTHON, datasets by name, no time guard, one option a line."""
     command = re.sub(r"^python -m ", '"$PYTHON" -m ', command)
     command = re.sub(r" --max-minutes \S+", "", command)
-    command = re.sub(r"--data (\S+)", lambda m: f"--data {_dataset_name(m.group(1))}", command)
+    command = re.sub(r"--(data|sample-data) (\S+)", lambda m: f"--{m.group(1)} {_dataset_name(m.group(2))}", command)
     command = re.sub(re.escape(PRETRAINED) + r"(\S+)", r'"$PRETRAINED/\1"', command)
     return command.replace(" --", " \\\n    --")
 
@@ -103,8 +103,10 @@ def recipe(folder: Path) -> str:
     commands = [_portable(c) for c in reproduce_commands(name, config, metrics, per_class=sample_per_class(folder))]
     minutes = training_seconds(config, metrics) / 60
     if converted(config):
-        where = ['PRETRAINED=$(cd "${1:-$(dirname "$0")/../../shared/pretrained}" && pwd)  # the weights and labels']
-        usage = "[PRETRAINED_DIR]   (default: ../shared/pretrained beside the repository)"
+        where = ['PRETRAINED=$(cd "${1:-$(dirname "$0")/../../shared/pretrained}" && pwd)  # the weights and labels',
+                 'DATA=$(cd "${2:-$(dirname "$0")/../../shared/data}" && pwd)  # the dataset of the evaluation sample',
+                 'export WTCS_DATA_DIR="$DATA"  # a dataset named below is looked up there']
+        usage = "[PRETRAINED_DIR [DATA_DIR]]   (defaults: ../shared/pretrained and ../shared/data beside the repository)"
     else:
         where = ['DATA=$(cd "${1:-$(dirname "$0")/../../shared/data}" && pwd)  # the folder holding the datasets',
                  'export WTCS_DATA_DIR="$DATA"  # a dataset named below is looked up there']
@@ -118,9 +120,9 @@ def recipe(folder: Path) -> str:
         f"# Usage: recipes/{name}.sh {usage}; PYTHON=python3.11 picks the interpreter.",
         "set -euo pipefail",
         "PYTHON=${PYTHON:-python}",
-        *where[:1],
+        *[w for w in where if not w.startswith("export")],
         'cd "$(dirname "$0")/.."',
-        *where[1:],
+        *[w for w in where if w.startswith("export")],
         "",
     ]
     return "\n".join(lines + [line for c in commands for line in (c, "")]).rstrip("\n") + "\n"
@@ -147,7 +149,7 @@ def readme(folders: list[Path]) -> str:
         "```bash",
         "recipes/cifar10-simplecnn.sh                       # datasets from ../shared/data beside the repository",
         "recipes/cifar10-simplecnn.sh ~/datasets            # or from a folder holding cifar10-train-jpg.tar.gz",
-        "PYTHON=.venv/bin/python recipes/everyday50-resnet.sh",
+        "PYTHON=.venv/bin/python recipes/cifar10-simplecnn.sh",
         "```",
         "",
         "Training minutes are what the networks took on 2 CPU cores (shared with other work while they ran), each",

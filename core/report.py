@@ -130,11 +130,21 @@ def converted(config: dict) -> bool:
 
 
 def convert_command(name: str, config: dict) -> str:
-    """The ``python -m core.convert`` command that converts a pretrained checkpoint's weights again."""
-    src = config.get("source", {})
-    return (f"python -m core.convert --tflite ../shared/pretrained/{src.get('file', 'MODEL.tflite')} "
-            f"--labels ../shared/pretrained/imagenet_labels.txt --input-size {config['input_size']} "
-            f"--output-dir checkpoints/{name}")
+    """The ``python -m core.convert`` command that converts a pretrained checkpoint's weights again (with its storage
+    format and evaluation sample, as config.json's recipe recorded them)."""
+    src, r = config.get("source", {}), config.get("recipe") or {}
+    command = (f"python -m core.convert --tflite ../shared/pretrained/{src.get('file', 'MODEL.tflite')} "
+               f"--labels ../shared/pretrained/imagenet_labels.txt --input-size {config['input_size']}")
+    if config.get("weight_format"):
+        command += f" --weight-format {config['weight_format']}"
+    if r.get("sample_data"):
+        command += f" --sample-data {r['sample_data']} --per-class {r.get('per_class', 10)}"
+    return command + f" --output-dir checkpoints/{name}"
+
+
+def unsure_command(name: str) -> str:
+    """The command that fits a checkpoint's "not sure" threshold on generated empty frames (core.unsure)."""
+    return f"python -m core.unsure --checkpoint checkpoints/{name} --photos ../shared/pretrained/samples --write"
 
 
 def reproduce_commands(name: str, config: dict, metrics: dict, defaults: dict | None = None,
@@ -144,7 +154,7 @@ def reproduce_commands(name: str, config: dict, metrics: dict, defaults: dict | 
     ensemble's members in order, then the command that combines them. ``per_class``: end with the bundle step that
     writes the evaluation sample (that many images a class) and the caches, which the card leaves out."""
     if converted(config):
-        return [convert_command(name, config)]
+        return [convert_command(name, config)] + ([unsure_command(name)] if config.get("unsure_threshold") else [])
     members = config.get("members") or []
     if members:
         folders = _run_folders(members, "member")
@@ -305,9 +315,22 @@ def pretrained_card(name: str, config: dict, metrics: dict) -> str:
         "Each class belongs to one of these groups (`core/imagenet_groups.json`): "
         + ", ".join(f"{g} ({len(m)})" for g, m in config.get("groups", {}).items()) + ".", "",
     ]
-    if metrics:
-        lines += ["## Measured", ""] + [f"- {k}: {v}" for k, v in metrics.get("card_lines", {}).items()] + [""]
-    lines += [
-        "## Reproduce", "", "```bash", convert_command(name, config), "```", "",
-    ]
+    sample, unsure = metrics.get("sample") or {}, metrics.get("unsure") or {}
+    if sample or unsure:
+        lines += ["## Measured", ""]
+    if sample:
+        lines += [f"- Evaluation sample (`eval_sample.zip`, for the Error analysis tab): {sample['images']} validation "
+                  f"images of {sample['source']} ({sample['classes']} ImageNet classes, 64x64 photos upscaled to {size} "
+                  f"px): top-1 {_pct(sample['top1'])} among all 1000 classes, {_pct(sample['top1_among_present'])} "
+                  "among the classes the sample holds. Low-resolution photos lose much of what the network knows; "
+                  "sharp photos score far higher (Google's published ImageNet top-1 for this file: 70.8%)."]
+    if unsure:
+        kinds = ", ".join(f"{k} {_pct(v)}" for k, v in unsure["empty_not_sure"].items() if k != "all")
+        lines += [f"- \"Not sure\" below a top probability of {unsure['threshold']:.3f}, fitted by `core.unsure` on "
+                  f"generated camera frames with nothing to name: on other such frames it says \"not sure\" for "
+                  f"{_pct(unsure['empty_not_sure']['all'])} ({kinds}), and answers with confidence on "
+                  f"{_pct(unsure.get('photos_confident'))} of {unsure.get('photo_views', 0)} views of sharp sample photos."]
+    if sample or unsure:
+        lines.append("")
+    lines += ["## Reproduce", "", "```bash", *reproduce_commands(name, config, metrics), "```", ""]
     return "\n".join(lines)

@@ -25,6 +25,7 @@ from core.checkpoint import Checkpoint, load_checkpoint, write_config
 from core.data import DATA_DIR, IMAGE_SUFFIXES, ImageSet, load_train_val, open_image
 from core.errors import UserError
 from core.predict import preprocess, probabilities
+from core.report import converted
 
 UNSURE_KEY = "unsure_threshold"
 UNSURE_SHARE = 0.85  # of empty frames the fitted threshold calls "not sure" (the goal is 80%; 5 points of margin)
@@ -109,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         threshold = fit_threshold(np.concatenate([top_probabilities(ckpt, f) for f in fit_frames.values()]))
         result = measure(ckpt, threshold, empty_frames(args.frames, args.seed + 1, backgrounds), photos)
         if args.write:
+            from core.convert import update_metrics
+
             write_config(ckpt.path, {**ckpt.config, UNSURE_KEY: round(threshold, 4)})
+            if converted(ckpt.config):  # its card reports the figures
+                update_metrics(ckpt.path, {"unsure": result})
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -165,13 +165,38 @@ def pairs_table(report: dict, top: int = 15) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
+MAX_MATRIX_CLASSES = 60  # beyond this the matrix shows only the classes the evaluation set holds
+OTHER_CLASSES = "(any other class)"
+
+
 def confusion_plot(ev: Evaluation, level: str = "classes", highlight: tuple[int, int] | None = None):
     """The confusion matrix figure of classes, or of groups when asked and the model has them."""
     if level == "groups" and ev.groups:
         counts = group_confusion(ev.probs, ev.labels, ev.classes, ev.groups)
         return plots.confusion_figure(counts.numpy(), list(ev.groups), "Confusion between groups", unit="group")
-    counts = confusion_matrix(ev.labels, ev.preds, len(ev.classes))
-    return plots.confusion_figure(counts.numpy(), ev.classes, "Confusion between classes", highlight)
+    counts = confusion_matrix(ev.labels, ev.preds, len(ev.classes)).numpy()
+    if len(ev.classes) <= MAX_MATRIX_CLASSES:
+        return plots.confusion_figure(counts, ev.classes, "Confusion between classes", highlight)
+    # Many classes (ImageNet's 1000) but few in the evaluation set: the rows and columns of the classes it holds,
+    # and one more column for answers outside them.
+    shown = sorted(set(ev.labels.tolist()))
+    other = len(shown)
+    position = {c: i for i, c in enumerate(shown)}
+    small = np.zeros((other + 1, other + 1), dtype=np.int64)
+    small[:other, :other] = counts[np.ix_(shown, shown)]
+    small[:other, other] = counts[shown].sum(axis=1) - small[:other, :other].sum(axis=1)
+    if highlight is not None:
+        highlight = (position.get(highlight[0], other), position.get(highlight[1], other))
+    names = [ev.classes[c] for c in shown] + [OTHER_CLASSES]
+    return plots.confusion_figure(small, names, f"Confusion between the {other} classes in this set", highlight)
+
+
+def offered_classes(ev: Evaluation) -> list[str]:
+    """The class names the cell menus offer: all of them, or with many classes those the set holds or was answered
+    with (the menus filter as one types, so a name is found by typing part of it)."""
+    if len(ev.classes) <= MAX_MATRIX_CLASSES:
+        return list(ev.classes)
+    return [ev.classes[i] for i in sorted(set(ev.labels.tolist()) | set(ev.preds.tolist()))]
 
 
 def load_view(store: CheckpointStore, model: str | None, source: str | None, split: str | None, tta,
@@ -197,7 +222,7 @@ def load_view(store: CheckpointStore, model: str | None, source: str | None, spl
         "reliability": plots.reliability_figure(report["reliability"], report["reliability_calibrated"],
                                                 report["ece"], report["ece_calibrated"], report["temperature"]),
         "curves": plots.curves_figure(ckpt.metrics.get("history", []), ckpt.metrics.get("best_epoch")),
-        "classes": list(ev.classes),
+        "classes": offered_classes(ev),
         "first_pair": (first["true"], first["predicted"]) if first else None,
         "groups": bool(ev.groups),
     }

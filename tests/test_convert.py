@@ -54,7 +54,8 @@ def generated_photos(n: int, size: int = 224, seed: int = 0) -> list[np.ndarray]
 
 def litert_probs(tflite_file: Path, pixels: list[np.ndarray]) -> np.ndarray:
     """(N, 1000) ImageNet probabilities from the reference interpreter for 224x224 uint8 RGB arrays."""
-    interpreter_mod = pytest.importorskip("ai_edge_litert.interpreter", reason="the reference interpreter (ai-edge-litert) is a dev requirement")
+    interpreter_mod = pytest.importorskip("ai_edge_litert.interpreter",
+                                          reason="the reference interpreter (ai-edge-litert) is a dev requirement")
     it = interpreter_mod.Interpreter(model_path=str(tflite_file), num_threads=1)
     it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]

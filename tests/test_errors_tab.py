@@ -138,3 +138,22 @@ def test_comparing_two_different_models_on_the_first_ones_sample(store, sampled_
     b = ce.cached_evaluation(load_checkpoint(other), sampled_checkpoint / ce.SAMPLE_NAME, "val", a.tta)
     assert len(only_a) == int((a.correct & ~b.correct).sum()) and len(only_b) == int((~a.correct & b.correct).sum())
     assert "shapes-b" in text and f"{a.n}" in text
+
+
+def test_a_thousand_class_model_shows_only_the_classes_its_evaluation_set_holds():
+    """ImageNet's 1000 classes on a sample of 3 of them: a 4x4 matrix (the 3, and answers outside them), and cell
+    menus that offer the classes present or answered."""
+    from core.evaluate import Evaluation
+    from demo.errors import OTHER_CLASSES, confusion_plot, offered_classes
+
+    classes = [f"class {i}" for i in range(1000)]
+    labels = torch.tensor([5, 5, 5, 40, 40, 900])
+    preds = torch.tensor([5, 40, 7, 40, 40, 900])
+    logits = torch.nn.functional.one_hot(preds, 1000).float()
+    ev = Evaluation(logits, logits.softmax(1), labels, preds, classes, {}, 1.0, {}, "sample", "val", 0, "imagenet")
+    figure = confusion_plot(ev, "classes", highlight=(5, 7))
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["class 5", "class 40", "class 900", OTHER_CLASSES]
+    image = ax.get_images()[0].get_array()
+    assert image.shape == (4, 4) and image[0, 3] > 0  # class 5 answered as class 7: outside the three
+    assert offered_classes(ev) == ["class 5", "class 7", "class 40", "class 900"]

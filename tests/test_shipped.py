@@ -11,7 +11,7 @@ from core.data import align_classes, load_images, per_class_sample
 from core.predict import predict_topk
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
-SHIPPED = ["cifar10-resnet", "cifar10-simplecnn", "everyday50-resnet"]
+SHIPPED = ["cifar10-resnet", "cifar10-simplecnn", "everyday50-mobilenetv2"]
 FILES = ["config.json", "model.safetensors", "metrics.json", "README.md", "curves.png", "eval_sample.zip"]
 
 
@@ -45,3 +45,17 @@ def test_shipped_checkpoint_is_complete_and_predicts_its_own_sample(name):
     expected = max(0.5, metrics["val"]["top5"] - 0.15) * len(picks)
     assert in_top5 >= expected, f"{name}: true class in the top 5 for only {in_top5}/{len(picks)}"
     assert torch.isfinite(torch.tensor(ckpt.temperature)) and ckpt.temperature > 0
+
+
+def test_the_pretrained_network_is_complete_credited_and_names_a_photo():
+    folder = CHECKPOINTS / "imagenet-mobilenetv2"
+    for f in ["config.json", "model.safetensors", "metrics.json", "README.md", "eval_sample.zip", "eval_cache.safetensors"]:
+        assert (folder / f).is_file(), f"imagenet-mobilenetv2 lacks {f}"
+    ckpt = load_checkpoint(folder)
+    assert len(ckpt.classes) == 1000 and ckpt.config["source"]["licence"] == "Apache-2.0"
+    card = (folder / "README.md").read_text()
+    assert "Sandler" in card and ckpt.config["source"]["sha256"] in card and "python -m core.convert" in card
+    assert 0 < ckpt.config["unsure_threshold"] < 1
+    assert sorted(c for members in ckpt.groups.values() for c in members) == sorted(ckpt.classes)
+    pred = predict_topk(ckpt, Path(__file__).resolve().parent.parent / "demo" / "examples" / "chelsea_cat.jpg")
+    assert pred.groups[0][0] == "cat" and pred.top[0][1] >= ckpt.config["unsure_threshold"]
