@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.checkpoint import CHECKPOINTS_DIR, load_checkpoint  # noqa: E402
 from core.convert import convert  # noqa: E402
-from core.data import DATA_DIR, load_train_val  # noqa: E402
+from core.data import DATA_DIR, load_train_val, resize_images  # noqa: E402
 from core.predict import to_model_input  # noqa: E402
 from core.train import class_key  # noqa: E402
 
@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     from ai_edge_litert.interpreter import Interpreter
 
     torch.set_num_threads(1)
-    _, val = load_train_val(args.data, 0.1, 0, input_size=224)
+    _, val = load_train_val(args.data, 0.1, 0)  # at the photos' own size; only the validation images are upscaled
     images, labels = (val.images[:args.limit], val.labels[:args.limit]) if args.limit else (val.images, val.labels)
+    images = resize_images(images, 224)
     model, config = convert(args.tflite, args.labels)
     shipped = load_checkpoint(args.checkpoint)
     index = {class_key(c): i for i, c in enumerate(config["classes"])}

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def four_classes(tmp_path_factory) -> Path:
-    """4 classes x 60 generated 32x32 images (the issue's "tiny 4-class folder")."""
+    """4 classes x 60 generated 32x32 images (a small folder of the kind a class project starts from)."""
     return make_shapes_dataset(tmp_path_factory.mktemp("small"), per_class=60, seed=1)
 
 

@@ -186,3 +186,15 @@ def test_every_capture_click_counts_even_while_the_last_snapshot_is_being_stored
     capture = next(b for b in app.blocks.values() if getattr(b, "elem_id", None) == "teach-capture")
     modes = [fn.trigger_mode for fn in app.fns.values() if any(t[0] == capture._id for t in fn.targets)]
     assert modes == ["multiple"]
+
+
+def test_the_lab_fine_tunes_a_trained_network_with_small_rates_unless_told_otherwise():
+    from core.config import OPTIMIZER_LR
+    from demo.lab import LabSettings, lab_config
+
+    scratch = lab_config(None, "resnet", "data", LabSettings())
+    tuned = lab_config("checkpoints/imagenet-mobilenetv2", "resnet", "data", LabSettings())
+    typed = lab_config("checkpoints/imagenet-mobilenetv2", "resnet", "data", LabSettings(lr=0.05))
+    assert scratch.lr == OPTIMIZER_LR["sgd"] and scratch.backbone_lr_scale == 1.0
+    assert tuned.lr == pytest.approx(OPTIMIZER_LR["sgd"] / 10) and tuned.backbone_lr_scale == pytest.approx(0.1)
+    assert typed.lr == 0.05 and typed.backbone_lr_scale == pytest.approx(0.1)
