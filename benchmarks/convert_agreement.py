@@ -5,6 +5,7 @@ PyTorch conversion (float32, and the shipped checkpoint as stored) each name one
 the top-1 agreement and each one's accuracy when its answer is restricted to everyday50's 50 classes.
 
     python benchmarks/convert_agreement.py --json [--tflite FILE] [--data ARCHIVE] [--limit N]
+    python benchmarks/convert_agreement.py --json --data checkpoints/imagenet-mobilenetv2/eval_sample.zip  # 500 of them
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.checkpoint import CHECKPOINTS_DIR, load_checkpoint  # noqa: E402
 from core.convert import convert  # noqa: E402
-from core.data import DATA_DIR, load_train_val, resize_images  # noqa: E402
+from core.data import DATA_DIR, load_images, load_train_val, resize_images  # noqa: E402
+from core.evaluate import SAMPLE_NAME  # noqa: E402
 from core.predict import to_model_input  # noqa: E402
 from core.train import class_key  # noqa: E402
 
@@ -41,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     from ai_edge_litert.interpreter import Interpreter
 
     torch.set_num_threads(1)
-    _, val = load_train_val(args.data, 0.1, 0)  # at the photos' own size; only the validation images are upscaled
+    if args.data.endswith(SAMPLE_NAME):  # a checkpoint's evaluation sample: already validation images only
+        val = load_images(args.data, "val")
+    else:
+        _, val = load_train_val(args.data, 0.1, 0)  # at the photos' own size; only the validation images are upscaled
     images, labels = (val.images[:args.limit], val.labels[:args.limit]) if args.limit else (val.images, val.labels)
     images = resize_images(images, 224)
     model, config = convert(args.tflite, args.labels)

@@ -155,7 +155,14 @@ def numbered_video(path: str | Path, frames: int, fps: int, width: int = 160, he
 
 
 def frame_number(frame) -> int:
-    """The number numbered_video drew on a frame (H, W, 3), read from the middle of each stripe (any size)."""
+    """The number numbered_video drew on a frame (an (H, W, 3) array, or the file or bytes the live view receives),
+    read from the middle of each stripe (any size)."""
+    import numpy as np
+
+    if not isinstance(frame, np.ndarray):
+        from core.data import open_image
+
+        frame = np.asarray(open_image(frame))
     rows = frame.reshape(frame.shape[0], -1).mean(axis=1)
     stripe = frame.shape[0] / STRIPES
     return sum(1 << bit for bit in range(STRIPES)

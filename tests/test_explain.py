@@ -208,7 +208,7 @@ def test_explain_works_for_any_input_size_and_class_count(tmp_path, arch, size, 
     assert ex.heatmap.shape == (size, size) and ex.pixels.shape == (size, size, 3)
     assert ex.photo.shape == (160, 160, 3) and ex.probs.shape == (classes,)
     assert ex.probs.sum() == pytest.approx(1.0, abs=1e-5)
-    assert 0 < explain.unsure_threshold(ckpt) <= 0.5
+    assert 1 / classes < explain.unsure_threshold(ckpt) < 1  # above chance: "not sure" can happen
     tensor = torch.rand(1, 3, size, size)
     for layer in ckpt.model.conv_stage_names():  # the whitening stem (31x31 output) included
         assert explain.feature_maps(ckpt, tensor, layer, top=4)
