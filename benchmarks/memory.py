@@ -1,6 +1,6 @@
 """Memory one request costs: the largest image the app accepts, an image bomb, and Score-CAM.
 
-    python benchmarks/memory.py                       # every case, with the shipped everyday50-resnet
+    python benchmarks/memory.py                       # every case, with the shipped imagenet-mobilenetv2
     python benchmarks/memory.py --checkpoint checkpoints/imagenet-mobilenetv2 --cases scorecam
 
 Each case runs in a fresh process that loads the checkpoint and answers one small photo first (model, CAM replica
@@ -105,7 +105,7 @@ def one_case(checkpoint: str, image: str, method: str, warmup: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "everyday50-resnet"))
+    parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "imagenet-mobilenetv2"))
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma list of {', '.join(CASES)}")
     parser.add_argument("--one", nargs=3, metavar=("IMAGE", "METHOD", "WARMUP"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
