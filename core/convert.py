@@ -14,7 +14,6 @@ checkpoint's mean and std.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from dataclasses import dataclass, replace
@@ -25,7 +24,7 @@ import torch
 from torch import nn
 
 from core.checkpoint import build_config, load_checkpoint, save_checkpoint, write_config
-from core.data import load_train_val, per_class_sample, write_sample_zip
+from core.data import file_sha256, load_train_val, per_class_sample, write_sample_zip
 from core.errors import CheckpointError, ConfigError, DataError, UserError
 from core.evaluate import SAMPLE_NAME, cached_evaluation
 from core.explain import channel_index
@@ -232,10 +231,6 @@ def update_metrics(checkpoint_dir: str | Path, figures: dict) -> None:
     path.write_text(json.dumps(metrics, indent=2) + "\n")
     config = json.loads((checkpoint_dir / "config.json").read_text())
     (checkpoint_dir / "README.md").write_text(pretrained_card(checkpoint_dir.name, config, metrics))
-
-
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def write_known_class_sample(checkpoint_dir: str | Path, data: str | Path, per_class: int, seed: int = 0) -> Path:

@@ -26,18 +26,25 @@ def is_torchvision(source: str | Path | None) -> bool:
     return isinstance(source, str) and source.startswith(TORCHVISION)
 
 
+def _weights(source: str):
+    """``torchvision:NAME[:WEIGHTS]`` -> (NAME, torchvision's weights entry); ConfigError for unknown names."""
+    import torchvision
+
+    parts = source[len(TORCHVISION):].split(":")
+    name, weights_name = parts[0], (parts[1] if len(parts) > 1 else "DEFAULT")
+    try:
+        return name, torchvision.models.get_model_weights(name)[weights_name]
+    except (ValueError, KeyError) as err:
+        raise ConfigError(f"no torchvision weights {weights_name!r} for model {name!r}") from err
+
+
 def torchvision_checkpoint(source: str) -> Checkpoint:
     """``torchvision:NAME[:WEIGHTS]`` -> a Checkpoint (no folder) holding that network with its ImageNet weights, its
     1000 class names, input size and normalisation. Raises ConfigError for an unknown model or weights name and
     CheckpointError when the weights cannot be had (offline and not in torch's cache)."""
     import torchvision
 
-    parts = source[len(TORCHVISION):].split(":")
-    name, weights_name = parts[0], (parts[1] if len(parts) > 1 else "DEFAULT")
-    try:
-        weights = torchvision.models.get_model_weights(name)[weights_name]
-    except (ValueError, KeyError) as err:
-        raise ConfigError(f"no torchvision weights {weights_name!r} for model {name!r}") from err
+    name, weights = _weights(source)
     classes = list(weights.meta["categories"])
     input_size = int(getattr(weights.transforms(), "crop_size", [224])[0])
     try:
@@ -52,21 +59,14 @@ def torchvision_checkpoint(source: str) -> Checkpoint:
         raise CheckpointError(f"the cached {name} weights do not fit the model ({str(err).splitlines()[0]})") from err
     model = stage_torchvision(net).eval()  # the layout create_model("torchvision", model=...) rebuilds
     config = build_config("torchvision", {"model": name}, classes, input_size, IMAGENET_MEAN, IMAGENET_STD,
-                          dataset={"name": "imagenet", "source": f"torchvision {name} {weights_name}"})
+                          dataset={"name": "imagenet", "source": f"torchvision {name} {weights}"})
     return Checkpoint(None, model, config)
 
 
 def pretrained_input_size(source: str | Path) -> int:
     """The input size the network ``--init-from`` names was trained at (what fine-tuning uses unless told)."""
     if is_torchvision(source):
-        import torchvision
-
-        parts = source[len(TORCHVISION):].split(":")
-        try:
-            weights = torchvision.models.get_model_weights(parts[0])[parts[1] if len(parts) > 1 else "DEFAULT"]
-        except (ValueError, KeyError) as err:
-            raise ConfigError(f"no torchvision weights {source!r}") from err
-        return int(getattr(weights.transforms(), "crop_size", [224])[0])
+        return int(getattr(_weights(source)[1].transforms(), "crop_size", [224])[0])
     return int(load_checkpoint(source).input_size)
 
 
