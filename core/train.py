@@ -200,6 +200,9 @@ def _build_model(cfg: TrainConfig, train_set: ImageSet) -> tuple[nn.Module, dict
                 m.p = cfg.dropout
         kwargs["dropout"] = cfg.dropout
     frozen = frozen_stages(model, cfg)
+    if cfg.micro_batch and cfg.micro_batch < cfg.batch_size and _trains_batch_norm(model, frozen):
+        raise ConfigError("--micro-batch needs a network without batch norm in the layers it trains (batch norm's "
+                          "statistics would come from the chunks, not the batch): leave it at 0 for this one")
     for name, stage in model.named_children():
         if name in frozen:
             stage.requires_grad_(False)
@@ -265,6 +268,11 @@ def _frozen_features(model: nn.Module, images: torch.Tensor, mean: list[float], 
             parts.append(x.float().flatten(1).cpu())
         out.append(torch.cat(parts))
     return torch.stack(out).to(device)
+
+
+def _trains_batch_norm(model: nn.Module, frozen: list[str]) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+               for name, stage in model.named_children() if name not in frozen for m in stage.modules())
 
 
 def _set_train_mode(model: nn.Module, frozen: list[str]) -> None:
@@ -395,6 +403,9 @@ def train(
     base_flip = torch.rand(len(train_set), generator=torch.Generator().manual_seed(cfg.seed + 17)) < 0.5
     stopped = None
     frozen = frozen_stages(model, cfg)
+    if cfg.micro_batch and cfg.micro_batch < cfg.batch_size and _trains_batch_norm(model, frozen):
+        raise ConfigError("--micro-batch needs a network without batch norm in the layers it trains (batch norm's "
+                          "statistics would come from the chunks, not the batch): leave it at 0 for this one")
     # Only the head learns and the augmentation is at most a mirror: the frozen layers' output for each image (and its
     # mirror) is computed once, and every step runs the head alone (teaching on a pretrained network takes seconds).
     features = (_frozen_features(model, train_set.images, mean, std, mirror="flip" in augments)
@@ -432,13 +443,19 @@ def train(
             factor = lr_factor(step, total_steps, cfg, steps_per_epoch)
             for g, lr in zip(optimizer.param_groups, base_lrs, strict=True):
                 g["lr"] = lr * factor
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                logits = forward(x)
-                loss = loss_fn(logits.float(), target)
-            if not torch.isfinite(loss):
-                raise ConfigError(f"the loss became {loss.item()} at epoch {epoch + 1}: the learning rate is too high")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            chunk = cfg.micro_batch or len(x)
+            parts, loss = [], torch.zeros(())
+            for s in range(0, len(x), chunk):  # the gradient of the batch's mean loss, summed over its chunks
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    part = forward(x[s:s + chunk])
+                    part_loss = loss_fn(part.float(), target[s:s + chunk]) * (len(part) / len(x))
+                if not torch.isfinite(part_loss):
+                    raise ConfigError(f"the loss became {part_loss.item()} at epoch {epoch + 1}: the learning rate is too high")
+                part_loss.backward()
+                parts.append(part.detach())
+                loss = loss + part_loss.detach().cpu()
+            logits = torch.cat(parts)
             if epoch >= WHITEN_BIAS_EPOCHS:
                 for bias in whiten_biases:  # no gradient, no step (also under DDP, unlike requires_grad)
                     bias.grad = None
@@ -655,6 +672,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch-kwargs", default="{}", help='architecture options as JSON, e.g. \'{"widths": [64, 256, 256]}\'')
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--micro-batch", type=int, default=d.micro_batch, metavar="N",
+                   help="forward and backward each batch in chunks of N images (same result, faster on a CPU; "
+                        "networks without batch norm only)")
     p.add_argument("--optimizer", default=d.optimizer, choices=list(OPTIMIZER_LR))
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default depends on the optimizer)")
     p.add_argument("--momentum", type=float, default=d.momentum)

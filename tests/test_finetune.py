@@ -50,6 +50,27 @@ def test_freeze_keeps_the_stages_up_to_it_fixed_and_the_backbone_learns_slower(t
     assert lrs == pytest.approx([0.001, 0.01])
 
 
+def test_micro_batches_make_the_same_step_as_the_whole_batch(tiny_mobilenet, shapes_dir, tmp_path):
+    """MobileNetV2 has no batch norm left (it is folded), so a batch run in chunks has the same gradient."""
+    def weights(micro: int) -> dict:
+        cfg = TrainConfig(data=str(shapes_dir), output_dir=str(tmp_path / f"mb{micro}"), init_from=str(tiny_mobilenet),
+                          epochs=1, batch_size=16, micro_batch=micro, lr=0.05, tta=0, val_fraction=0.25,
+                          label_smoothing=0.1, augment="flip")
+        train(cfg)
+        return load_checkpoint(tmp_path / f"mb{micro}").model.state_dict()
+
+    whole, chunked, before = weights(0), weights(5), load_checkpoint(tiny_mobilenet).model.state_dict()
+    assert not torch.allclose(whole["stage7.0.body.0.0.weight"], before["stage7.0.body.0.0.weight"])  # it did learn
+    assert all(torch.allclose(whole[k], chunked[k], atol=1e-5) for k in whole)
+
+
+def test_micro_batches_are_refused_where_batch_norm_would_see_only_a_chunk(shapes_dir, tmp_path):
+    cfg = TrainConfig(data=str(shapes_dir), output_dir=str(tmp_path / "bn"), arch="resnet", epochs=1, batch_size=16,
+                      micro_batch=4, tta=0, val_fraction=0.25)
+    with pytest.raises(ConfigError, match="batch norm"):
+        train(cfg)
+
+
 def test_freeze_names_the_stages_when_given_one_the_network_lacks(tiny_mobilenet, shapes_dir, tmp_path):
     cfg = TrainConfig(data=str(shapes_dir), output_dir=str(tmp_path / "x"), init_from=str(tiny_mobilenet), freeze="stage9",
                       epochs=1, tta=0)
