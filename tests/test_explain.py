@@ -51,6 +51,32 @@ def test_every_fast_method_gives_a_map_in_0_1_at_input_size(ckpt, method):
     assert 0.0 <= heat.min() and heat.max() <= 1.0 and heat.max() > 0.5
 
 
+def test_score_cam_matches_the_reference_and_reports_its_progress(ckpt):
+    """With every channel scored, the lean Score-CAM is pytorch-grad-cam's ScoreCAM in bounded memory."""
+    from pytorch_grad_cam import ScoreCAM
+
+    tensor = preprocess(square_photo("top-left"), ckpt).tensor
+    model = explain._replica(ckpt.model)[0]
+    with ScoreCAM(model=model, target_layers=explain._layers(model, "stage2")) as cam:
+        reference = cam(input_tensor=tensor, targets=None)[0]
+    seen = []
+    heat = explain.cam_and_logits(ckpt, tensor, None, "scorecam", "stage2",
+                                  on_progress=lambda done, total: seen.append((done, total)))[0][0]
+    channels = explain.stage_output(ckpt, tensor, "stage2").shape[1]
+    assert channels <= explain.SCORECAM_CHANNELS
+    np.testing.assert_allclose(heat, reference, atol=1e-4)
+    assert seen[-1] == (channels, channels) and len(seen) == -(-channels // explain.SCORECAM_BATCH)
+
+
+def test_score_cam_scores_only_the_most_varied_channels(ckpt, monkeypatch):
+    monkeypatch.setattr(explain, "SCORECAM_CHANNELS", 5)
+    seen = []
+    tensor = preprocess(square_photo("top-left"), ckpt).tensor
+    heat = explain.cam_and_logits(ckpt, tensor, None, "scorecam",
+                                  on_progress=lambda done, total: seen.append((done, total)))[0][0]
+    assert seen[-1] == (5, 5) and heat.max() > 0.5
+
+
 def test_gradcam_highlights_the_object_region(ckpt):
     for corner, inside, outside in [("top-left", (slice(0, 16), slice(0, 16)), (slice(16, 32), slice(16, 32))),
                                     ("bottom-right", (slice(16, 32), slice(16, 32)), (slice(0, 16), slice(0, 16)))]:
