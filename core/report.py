@@ -42,12 +42,13 @@ def curves_figure(history: list[dict], best_epoch: int | None = None) -> Figure:
             ax.text(0.5, 0.5, "no training history in metrics.json", ha="center", va="center", transform=ax.transAxes)
         return fig
     epochs = [h["epoch"] for h in history]
-    for ax, key, title in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy")):
+    for ax, key, title in ((ax_loss, "loss", "Loss"), (ax_acc, "acc", "Accuracy")):
         ax.plot(epochs, [h.get(f"train_{key}") for h in history], "o-", color=TRAIN_COLOUR, markersize=3, label="train")
         ax.plot(epochs, [h.get(f"val_{key}") for h in history], "o-", color=VAL_COLOUR, markersize=3, label="validation")
         if best_epoch:
             ax.axvline(best_epoch, color="#888888", linestyle=":", label=f"kept: epoch {best_epoch}")
-        ax.set(title=f"{title}: train vs validation", xlabel="epoch")
+        ax.set(title=f"{title} on training vs validation images, by epoch", xlabel="epoch")
+        ax.title.set_fontsize(10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return fig

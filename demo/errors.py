@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.checkpoint import Checkpoint, CheckpointStore
+from core.checkpoint import Checkpoint, CheckpointStore, read_config
 from core.data import CIFAR_NAMES, ImageSet, resolve_source
-from core.errors import DataError
+from core.errors import DataError, UserError
 from core.evaluate import (
     SAMPLE_NAME,
     Evaluation,
@@ -51,6 +51,24 @@ TTA_NAMES = {0: "no test-time augmentation", 1: "mirror test-time augmentation",
              2: "mirror + shift test-time augmentation"}
 SPLIT_CHOICES = [("automatic", "auto"), ("validation", "val"), ("test", "test"), ("train", "train")]
 PAIR_COLUMNS = ["true class", "predicted as", "count", "share of the true class"]
+# One plain sentence beside each figure: how to read it
+READ_CONFUSION = ("**How to read it:** each row is one true class and adds up to 100%; the outlined diagonal holds the "
+                  "right answers, and every other coloured cell is a mistake: images of the row's class taken for "
+                  "the column's. **Click a cell** to see its images.")
+READ_PER_CLASS = ("How often the images of each class are recognised, worst first; red bars are below the mean "
+                  "(dashed line).")
+READ_CONFIDENCE = ("How sure the model was (its top probability) when it was right (green) and when it was wrong "
+                   "(red): red bars far to the right are confident mistakes.")
+READ_RELIABILITY = ("**Reliability diagram:** the answers sorted into bands of confidence; a bar's height is how often "
+                    "the answers in its band were right, so a well calibrated model sits on the dashed diagonal and "
+                    "bars below it mean overconfidence. **ECE** (expected calibration error): on average how far the "
+                    "confidence is from the real hit rate; 0 is perfect. **Temperature scaling** divides the scores by "
+                    "one number T before the probabilities: T below 1 makes the answers more confident, above 1 less.")
+READ_CURVES = ("Loss (lower is better) and accuracy after each epoch (one pass over the training images), on the "
+               "training images and on validation images the model never learned from: when validation stops "
+               "improving while training still does, the model is memorising (overfitting).")
+READ_COMPARE = ("Each bar is a class: to the right, model B recognises it more often than this model; to the left, "
+                "less often.")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -169,14 +187,17 @@ MAX_MATRIX_CLASSES = 60  # beyond this the matrix shows only the classes the eva
 OTHER_CLASSES = "(any other class)"
 
 
-def confusion_plot(ev: Evaluation, level: str = "classes", highlight: tuple[int, int] | None = None):
-    """The confusion matrix figure of classes, or of groups when asked and the model has them."""
+def confusion_view(ev: Evaluation, level: str = "classes", highlight: tuple[int, int] | None = None) -> dict:
+    """What the confusion matrix shows, as ``plots.confusion_figure``'s arguments: counts (R, R), names, title,
+    highlight (a (true, predicted) class pair, moved to the shown rows and columns), unit ("class" or "group")."""
     if level == "groups" and ev.groups:
         counts = group_confusion(ev.probs, ev.labels, ev.classes, ev.groups)
-        return plots.confusion_figure(counts.numpy(), list(ev.groups), "Confusion between groups", unit="group")
+        return {"counts": counts.numpy(), "names": list(ev.groups), "title": "Confusion between groups",
+                "highlight": None, "unit": "group"}
     counts = confusion_matrix(ev.labels, ev.preds, len(ev.classes)).numpy()
     if len(ev.classes) <= MAX_MATRIX_CLASSES:
-        return plots.confusion_figure(counts, ev.classes, "Confusion between classes", highlight)
+        return {"counts": counts, "names": list(ev.classes), "title": "Confusion between classes",
+                "highlight": highlight, "unit": "class"}
     # Many classes (ImageNet's 1000) but few in the evaluation set: the rows and columns of the classes it holds,
     # and one more column for answers outside them.
     shown = sorted(set(ev.labels.tolist()))
@@ -188,7 +209,30 @@ def confusion_plot(ev: Evaluation, level: str = "classes", highlight: tuple[int,
     if highlight is not None:
         highlight = (position.get(highlight[0], other), position.get(highlight[1], other))
     names = [ev.classes[c] for c in shown] + [OTHER_CLASSES]
-    return plots.confusion_figure(small, names, f"Confusion between the {other} classes in this set", highlight)
+    return {"counts": small, "names": names, "title": f"Confusion between the {other} classes in this set",
+            "highlight": highlight, "unit": "class"}
+
+
+def confusion_plot(ev: Evaluation, level: str = "classes", highlight: tuple[int, int] | None = None):
+    """The confusion matrix figure of classes, or of groups when asked and the model has them."""
+    return plots.confusion_figure(**confusion_view(ev, level, highlight))
+
+
+def confusion_picture(ev: Evaluation, level: str = "classes",
+                      highlight: tuple[int, int] | None = None) -> tuple[np.ndarray, dict]:
+    """The confusion matrix as a clickable picture: ((H, W, 3) uint8, cells), where cells is the grid's geometry
+    (plots.grid_geometry) with the "names" of its rows and columns and the "unit", for ``clicked_cell``."""
+    shown = confusion_view(ev, level, highlight)
+    picture, geometry = plots.confusion_picture(**shown)
+    return picture, {**geometry, "names": shown["names"], "unit": shown["unit"]}
+
+
+def clicked_cell(cells: dict | None, x: float, y: float) -> tuple[str, str] | None:
+    """The (true, predicted) names of the matrix cell at pixel (x, y) of ``confusion_picture``; None outside it."""
+    hit = plots.cell_at(x, y, cells)
+    if hit is None:
+        return None
+    return cells["names"][hit[0]], cells["names"][hit[1]]
 
 
 def offered_classes(ev: Evaluation) -> list[str]:
@@ -203,19 +247,22 @@ def load_view(store: CheckpointStore, model: str | None, source: str | None, spl
               level: str = "classes") -> dict:
     """Everything the tab shows for one model and evaluation set, as a dict of display values.
 
-    Keys: view, status (markdown), headline, confusion, pairs (DataFrame), per_class, confidence, reliability,
-    curves (figures), classes, first_pair ((true, predicted) names or None), groups (bool).
+    Keys: view, status (markdown), headline, confusion ((H, W, 3) uint8 picture) and cells (where its cells are,
+    for clicks: ``confusion_picture``), pairs (DataFrame), per_class, confidence, reliability, curves (figures),
+    classes, first_pair ((true, predicted) names or None), groups (bool), comparable (models B may be: same classes).
     Raises UserError for a missing model, sample or dataset, or an unknown class folder.
     """
     view = make_view(model, source, split, tta)
     ckpt, ev = open_view(store, view)
     report = evaluation_report(ev, pairs=15)
+    picture, cells = confusion_picture(ev, level)
     first = report["most_confused"][0] if report["most_confused"] else None
     return {
         "view": view,
         "status": describe_set(ckpt, ev),
         "headline": headline(report),
-        "confusion": confusion_plot(ev, level),
+        "confusion": picture,
+        "cells": cells,
         "pairs": pairs_table(report),
         "per_class": plots.per_class_figure(report["per_class"], report["per_class_count"]),
         "confidence": plots.confidence_figure(report["confidence"]),
@@ -225,7 +272,24 @@ def load_view(store: CheckpointStore, model: str | None, source: str | None, spl
         "classes": offered_classes(ev),
         "first_pair": (first["true"], first["predicted"]) if first else None,
         "groups": bool(ev.groups),
+        "comparable": comparable_models(store, ckpt),
     }
+
+
+def comparable_models(store: CheckpointStore, ckpt: Checkpoint) -> list[tuple[str, str]]:
+    """(label, path) of the other models with the same classes as ``ckpt`` (in any order): the ones a comparison
+    image by image makes sense for. Read from their config.json, without loading their weights."""
+    mine = set(ckpt.classes)
+    found = []
+    for label, path in store.choices():
+        if ckpt.path is not None and Path(path).resolve() == ckpt.path.resolve():
+            continue
+        try:
+            if set(read_config(path)["classes"]) == mine:
+                found.append((label, path))
+        except UserError:  # a broken folder is not offered; selecting it in the Model menu says what is wrong
+            continue
+    return found
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -349,8 +413,8 @@ def build(ctx) -> dict:
     """Build the Error analysis tab inside the current gr.Tab; returns its components by name."""
     store: CheckpointStore = ctx.store
     gr.Markdown("### Where and why the model goes wrong\nWhich classes it confuses, the images behind each mistake "
-                "and where it looked, how sure it is, and how it learned. Pick a cell of the confusion matrix "
-                "(true class, predicted class) to see exactly those images.")
+                "and where it looked, how sure it is, and how it learned. Click a cell of the confusion matrix "
+                "(its row is the true class, its column the answer) to see exactly those images.")
     view = gr.State(make_view(ctx.default_model()))
     with gr.Row(equal_height=True):
         if ctx.allow_training:
@@ -367,8 +431,10 @@ def build(ctx) -> dict:
     with gr.Row():
         with gr.Column(scale=3):
             level = gr.Radio(["classes", "groups"], value="classes", label="Confusion matrix of", visible=True)
-            confusion = gr.Plot(label="Confusion matrix (rows: true class, each row sums to 100%)", show_label=False,
-                                elem_id="errors-confusion", format="png")
+            confusion = gr.Image(label="Confusion matrix (rows: true class, each row sums to 100%; click a cell)",
+                                 show_label=False, interactive=False, format="png", elem_id="errors-confusion",
+                                 buttons=["fullscreen", "download"])
+            gr.Markdown(READ_CONFUSION, elem_id="errors-read-confusion")
         with gr.Column(scale=2):
             gr.Markdown("**Most-confused pairs** (click a row to see its images)")
             pairs = gr.Dataframe(headers=PAIR_COLUMNS, interactive=False, elem_id="errors-pairs", wrap=True)
@@ -380,10 +446,14 @@ def build(ctx) -> dict:
     cell_gallery = gr.Gallery(label="Images of the chosen cell: image | Grad-CAM", columns=4, height="auto",
                               object_fit="contain", elem_id="errors-gallery")
     with gr.Row():
-        per_class = gr.Plot(label="Accuracy per class", show_label=False, format="png")
+        with gr.Column():
+            per_class = gr.Plot(label="Accuracy per class", show_label=False, format="png")
+            gr.Markdown(READ_PER_CLASS)
         with gr.Column():
             confidence = gr.Plot(label="Confidence, right vs wrong", show_label=False, format="png")
+            gr.Markdown(READ_CONFIDENCE)
     reliability = gr.Plot(label="Reliability diagram", show_label=False, format="png")
+    gr.Markdown(READ_RELIABILITY, elem_id="errors-read-reliability")
     with gr.Row(equal_height=True):
         with gr.Column(scale=1):
             gr.Markdown("**Random error**: one click, one image the model got wrong (the project log's random EDA).")
@@ -392,18 +462,22 @@ def build(ctx) -> dict:
             random_text = gr.Markdown()
         random_img = gr.Image(label="image | Grad-CAM", interactive=False, scale=2, elem_id="errors-random-image")
     curves = gr.Plot(label="Training story: train vs validation per epoch", show_label=False, format="png")
+    gr.Markdown(READ_CURVES)
     with gr.Accordion("Compare with another model", open=False):
         with gr.Row(equal_height=True):
-            other = gr.Dropdown(store.choices(), value=None, label="Second model (B)", scale=3)
+            other = gr.Dropdown([], value=None, label="Second model (B): the models with the same classes", scale=3,
+                                elem_id="errors-other")
             which = gr.Radio([("only this model right", "only_a"), ("only B right", "only_b")], value="only_a",
                              label="Show images where", scale=2)
             compare = gr.Button("Compare", scale=1)
         compare_text = gr.Markdown()
         compare_plot = gr.Plot(label="Per-class accuracy difference", show_label=False, format="png")
+        gr.Markdown(READ_COMPARE)
         compare_gallery = gr.Gallery(label="image | Grad-CAM of the model that is wrong", columns=4, height="auto")
 
-    load_outputs = [view, status, summary, confusion, pairs, per_class, confidence, reliability, curves,
-                    true_class, pred_class, level, cell_gallery, cell_text]
+    cells = gr.State({})  # where the matrix's cells are in its picture, for clicks
+    load_outputs = [view, status, summary, confusion, cells, pairs, per_class, confidence, reliability, curves,
+                    true_class, pred_class, level, cell_gallery, cell_text, other]
 
     def on_load(model, source_text, split_value, tta_value, level_value, announce=False):
         try:
@@ -415,14 +489,14 @@ def build(ctx) -> dict:
                 gr.Warning(message)
                 return tuple(gr.skip() for _ in load_outputs)
             # a model without a sample (or a broken one): clear the previous figures, they would mislead here
-            return (make_view(model, None, split_value, tta_value), f"**{message}**", "", None, None, None, None,
-                    None, None, gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None), gr.skip(),
-                    [], "")
+            return (make_view(model, None, split_value, tta_value), f"**{message}**", "", None, {}, None, None,
+                    None, None, None, gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None),
+                    gr.skip(), [], "", gr.Dropdown(choices=[], value=None))
         first = out["first_pair"] or (out["classes"][0], out["classes"][0])
-        return ({**out["view"], "shown": True}, out["status"], out["headline"], out["confusion"], out["pairs"], out["per_class"],
-                out["confidence"], out["reliability"], out["curves"],
+        return ({**out["view"], "shown": True}, out["status"], out["headline"], out["confusion"], out["cells"],
+                out["pairs"], out["per_class"], out["confidence"], out["reliability"], out["curves"],
                 gr.Dropdown(choices=out["classes"], value=first[0]), gr.Dropdown(choices=out["classes"], value=first[1]),
-                gr.Radio(visible=out["groups"]), [], "")
+                gr.Radio(visible=out["groups"]), [], "", gr.Dropdown(choices=out["comparable"], value=None))
 
     def on_tab(state, model, *rest):
         if state.get("shown") and state.get("model") == model:
@@ -434,28 +508,41 @@ def build(ctx) -> dict:
             items, text, _ = show_cell(store, state, t, p)
         except Exception as err:  # noqa: BLE001
             gr.Warning(user_message(err))
-            return gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
             ckpt, ev = open_view(store, state)
-            figure = confusion_plot(ev, "classes", (class_index(ev.classes, t), class_index(ev.classes, p)))
+            picture, where = confusion_picture(ev, "classes", (class_index(ev.classes, t), class_index(ev.classes, p)))
         except Exception:  # noqa: BLE001 (the gallery is shown; the outline is a nicety)
-            figure = gr.skip()
-        return items, text, figure
+            picture, where = gr.skip(), gr.skip()
+        return items, text, picture, where
 
     def on_pair(state, evt: gr.SelectData):
         row = evt.row_value or []
         if len(row) < 2:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        items, text, figure = on_cell(state, row[0], row[1])
-        return gr.Dropdown(value=row[0]), gr.Dropdown(value=row[1]), items, text, figure
+            return tuple(gr.skip() for _ in range(6))
+        return gr.Dropdown(value=row[0]), gr.Dropdown(value=row[1]), *on_cell(state, row[0], row[1])
+
+    def on_matrix(state, where, evt: gr.SelectData):
+        index = evt.index if isinstance(evt.index, (list, tuple)) and len(evt.index) == 2 else None
+        hit = clicked_cell(where, *index) if index else None
+        if hit is None:
+            return tuple(gr.skip() for _ in range(6))
+        if where.get("unit") != "class":
+            gr.Info("This matrix is of groups: choose \"classes\" above it to open a cell's images.")
+            return tuple(gr.skip() for _ in range(6))
+        if OTHER_CLASSES in hit:
+            gr.Info(f"{OTHER_CLASSES} gathers answers outside the classes of this set: choose one in the "
+                    "\"Predicted as\" menu to see those images.")
+            return tuple(gr.skip() for _ in range(6))
+        return gr.Dropdown(value=hit[0]), gr.Dropdown(value=hit[1]), *on_cell(state, *hit)
 
     def on_level(state, level_value):
         try:
             _, ev = open_view(store, state)
-            return confusion_plot(ev, level_value)
+            return confusion_picture(ev, level_value)
         except Exception as err:  # noqa: BLE001
             gr.Warning(user_message(err))
-            return gr.skip()
+            return gr.skip(), gr.skip()
 
     def on_random(state, only):
         try:
@@ -485,9 +572,11 @@ def build(ctx) -> dict:
         if isinstance(tab, gr.Tab):
             # coming back to the tab keeps the chosen cell and set; only a new model reloads
             tab.select(on_tab, [view, *load_inputs], load_outputs, api_visibility="private")
-    show.click(on_cell, [view, true_class, pred_class], [cell_gallery, cell_text, confusion], api_name="confusion_cell")
-    pairs.select(on_pair, [view], [true_class, pred_class, cell_gallery, cell_text, confusion], api_visibility="private")
-    level.change(on_level, [view, level], confusion, api_visibility="private")
+    cell_outputs = [cell_gallery, cell_text, confusion, cells]
+    show.click(on_cell, [view, true_class, pred_class], cell_outputs, api_name="confusion_cell")
+    pairs.select(on_pair, [view], [true_class, pred_class, *cell_outputs], api_visibility="private")
+    confusion.select(on_matrix, [view, cells], [true_class, pred_class, *cell_outputs], api_visibility="private")
+    level.change(on_level, [view, level], [confusion, cells], api_visibility="private")
     draw.click(on_random, [view, only_errors], [random_img, random_text], api_name="random_error")
     compare.click(on_compare, [view, other, which], [compare_text, compare_plot, compare_gallery],
                   api_name="compare_models")

@@ -4,6 +4,10 @@ the model card's (core.report.curves_figure).
 Every function takes plain numbers (lists, dicts from core.evaluate) and returns a matplotlib Figure for
 ``gr.Plot``. Figures are built with ``matplotlib.figure.Figure`` rather than pyplot, so a long-running server
 keeps no global figure registry that grows with every request.
+
+A picture a visitor clicks on (the confusion matrix, the Inside tab's overview) is shown as a gr.Image, whose
+select event gives the clicked pixel: ``rendered`` draws a figure to pixels, ``grid_geometry`` says where its grid
+of cells lies in them, and ``cell_at`` turns a click into (row, column).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on a server or in CI
 
 import numpy as np  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
@@ -66,6 +71,55 @@ def confusion_figure(counts: list[list[int]] | np.ndarray, names: list[str], tit
     bar.set_ticks(np.sqrt(ticks), labels=[f"{100 * t:.0f}%" for t in ticks])
     bar.set_label(f"share of the true {unit} (each row sums to 100%)")
     return fig
+
+
+def confusion_picture(counts: list[list[int]] | np.ndarray, names: list[str], title: str = "Confusion matrix",
+                      highlight: tuple[int, int] | None = None, unit: str = "class") -> tuple[np.ndarray, dict]:
+    """``confusion_figure`` drawn to pixels, for a clickable gr.Image: ((H, W, 3) uint8, its grid_geometry)."""
+    fig = confusion_figure(counts, names, title, highlight, unit)
+    image = rendered(fig)
+    return image, grid_geometry(fig, fig.axes[0], len(names), len(names))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Clickable pictures
+
+
+def rendered(fig: Figure) -> np.ndarray:
+    """The figure drawn at its own size and dpi: (H, W, 3) uint8. Afterwards its transforms give pixel positions."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def grid_geometry(fig: Figure, ax, rows: int, cols: int) -> dict:
+    """Where the (rows, cols) cells that ``ax.imshow`` drew lie in ``rendered(fig)``'s pixels (call it after
+    ``rendered``): {"left", "top", "width", "height"} in pixels from the picture's top-left corner, "rows", "cols".
+    Row 0 is at the top, as imshow draws it."""
+    corners = ax.transData.transform([(-0.5, -0.5), (cols - 0.5, rows - 0.5)])
+    (x0, y0), (x1, y1) = corners
+    # display coordinates count up from the bottom of the figure, picture rows down from its top
+    picture_height = fig.bbox.height
+    return {"left": float(min(x0, x1)), "top": float(picture_height - max(y0, y1)), "width": float(abs(x1 - x0)),
+            "height": float(abs(y1 - y0)), "rows": int(rows), "cols": int(cols)}
+
+
+def cell_at(x: float, y: float, geometry: dict | None) -> tuple[int, int] | None:
+    """The (row, column) of the grid cell under the pixel (x, y) of a picture (x to the right, y down from the
+    top-left corner, as gr.SelectData.index gives a click on a gr.Image); None outside the grid or without one.
+
+    geometry: {"left", "top", "width", "height", "rows", "cols"} (``grid_geometry``)."""
+    if not geometry or geometry.get("width", 0) <= 0 or geometry.get("height", 0) <= 0:
+        return None
+    u = (float(x) - geometry["left"]) / geometry["width"]
+    v = (float(y) - geometry["top"]) / geometry["height"]
+    if not (0 <= u < 1 and 0 <= v < 1):
+        return None
+    return min(int(v * geometry["rows"]), geometry["rows"] - 1), min(int(u * geometry["cols"]), geometry["cols"] - 1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Other figures
 
 
 def per_class_figure(per_class: dict[str, float], counts: dict[str, int] | None = None,
@@ -147,6 +201,6 @@ def compare_figure(rows: list[dict], name_a: str, name_b: str) -> Figure:
     ax.invert_yaxis()
     ax.axvline(0, color="#444444", linewidth=1)
     ax.set_xlabel(f"accuracy of {name_b} minus {name_a} (points)")
-    ax.set_title("Per-class difference")
+    ax.set_title(f"Accuracy per class: {name_b} minus {name_a}")
     ax.grid(axis="x", alpha=0.3)
     return fig

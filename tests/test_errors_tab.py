@@ -25,8 +25,10 @@ def test_the_tab_opens_on_the_bundled_sample_and_says_which_set_and_how_many(sto
     out = errors.load_view(store, str(sampled_checkpoint), "", "auto", -1)
     assert "bundled evaluation sample" in out["status"] and "32 images" in out["status"]
     assert "Top-1" in out["headline"] and "top-5" in out["headline"] and "after temperature scaling" in out["headline"]
-    for name in ("confusion", "per_class", "confidence", "reliability", "curves"):
+    for name in ("per_class", "confidence", "reliability", "curves"):
         assert isinstance(out[name], Figure), name
+    assert out["confusion"].dtype == np.uint8 and out["confusion"].ndim == 3  # a picture, clickable in a gr.Image
+    assert out["cells"]["names"] == out["classes"] and out["cells"]["rows"] == out["cells"]["cols"] == 4
     assert isinstance(out["pairs"], pd.DataFrame) and list(out["pairs"].columns) == errors.PAIR_COLUMNS
     assert out["classes"] == ["circle", "cross", "square", "triangle"]
     # second opening comes from the cache written by the first
@@ -157,3 +159,74 @@ def test_a_thousand_class_model_shows_only_the_classes_its_evaluation_set_holds(
     image = ax.get_images()[0].get_array()
     assert image.shape == (4, 4) and image[0, 3] > 0  # class 5 answered as class 7: outside the three
     assert offered_classes(ev) == ["class 5", "class 7", "class 40", "class 900"]
+
+
+def test_cell_at_turns_a_pixel_into_the_row_and_column_under_it():
+    from demo.plots import cell_at
+
+    grid = {"left": 100.0, "top": 50.0, "width": 400.0, "height": 200.0, "rows": 4, "cols": 4}
+    assert cell_at(100, 50, grid) == (0, 0)
+    assert cell_at(499.9, 249.9, grid) == (3, 3)
+    assert cell_at(350, 120, grid) == (1, 2)  # 250 of 400 px across: column 2; 70 of 200 px down: row 1
+    for x, y in [(99, 60), (500, 60), (300, 49), (300, 250), (-5, -5)]:
+        assert cell_at(x, y, grid) is None, (x, y)
+    assert cell_at(10, 10, None) is None and cell_at(10, 10, {}) is None
+
+
+def _centre_of_colour(picture: np.ndarray, rgb: tuple[int, int, int], tolerance: int = 40) -> tuple[float, float]:
+    close = (np.abs(picture.astype(int) - np.array(rgb)).sum(axis=2) < tolerance)
+    ys, xs = np.nonzero(close)
+    assert len(xs) > 0, "the colour is not in the picture"
+    return float(xs.mean()), float(ys.mean())
+
+
+@pytest.mark.parametrize("classes", [4, 30])
+def test_a_click_on_the_drawn_matrix_finds_the_cell_drawn_there(classes):
+    """The outlined cell is found where matplotlib drew it: the click geometry and the picture agree."""
+    from demo import plots
+
+    rng = np.random.default_rng(classes)
+    counts = rng.integers(0, 20, (classes, classes)) + np.eye(classes, dtype=np.int64) * 50
+    names = [f"class {i}" for i in range(classes)]
+    for true, pred in [(0, classes - 1), (classes // 2, classes // 3)]:
+        picture, grid = plots.confusion_picture(counts, names, highlight=(true, pred))
+        assert picture.dtype == np.uint8 and 0 < grid["left"] < grid["left"] + grid["width"] < picture.shape[1]
+        red = tuple(int(plots.WRONG[i:i + 2], 16) for i in (1, 3, 5))  # the highlight's outline
+        x, y = _centre_of_colour(picture, red)
+        assert plots.cell_at(x, y, grid) == (true, pred)
+        # the corners of the grid are the first and last cells
+        assert plots.cell_at(grid["left"] + 1, grid["top"] + 1, grid) == (0, 0)
+        assert plots.cell_at(grid["left"] + grid["width"] - 1, grid["top"] + grid["height"] - 1, grid) == (
+            classes - 1, classes - 1)
+
+
+def test_clicking_the_matrix_names_the_true_and_predicted_class(store, sampled_checkpoint):  # noqa: F811
+    ev = ce.cached_evaluation(load_checkpoint(sampled_checkpoint))
+    picture, cells = errors.confusion_picture(ev)
+    step_x, step_y = cells["width"] / cells["cols"], cells["height"] / cells["rows"]
+    x = cells["left"] + 2.5 * step_x  # column 2
+    y = cells["top"] + 1.5 * step_y  # row 1
+    assert errors.clicked_cell(cells, x, y) == (ev.classes[1], ev.classes[2])
+    assert errors.clicked_cell(cells, 1, 1) is None  # the title's corner
+    _, groups = errors.confusion_picture(ev, "groups")  # no groups: the classes again
+    assert groups["unit"] == "class"
+
+
+def test_compare_offers_only_other_models_with_the_same_classes(store, sampled_checkpoint):  # noqa: F811
+    import json
+    import shutil
+
+    same = sampled_checkpoint.parent / "shapes-same"
+    shuffled = sampled_checkpoint.parent / "shapes-shuffled"
+    other = sampled_checkpoint.parent / "digits"
+    for folder in (same, shuffled, other):
+        shutil.copytree(sampled_checkpoint, folder)
+    config = json.loads((shuffled / "config.json").read_text())
+    config["classes"] = config["classes"][::-1]  # the same classes in another order: still comparable
+    (shuffled / "config.json").write_text(json.dumps(config))
+    config["classes"] = ["zero", "one", "two", "three"]
+    (other / "config.json").write_text(json.dumps(config))
+    offered = [path for _, path in errors.comparable_models(store, store.get(str(sampled_checkpoint)))]
+    assert sorted(offered) == sorted([str(same), str(shuffled)])
+    out = errors.load_view(store, str(sampled_checkpoint), "", "auto", -1)
+    assert sorted(path for _, path in out["comparable"]) == sorted(offered)
