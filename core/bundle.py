@@ -17,7 +17,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from core.checkpoint import INT4, INT8, _replace_dir, load_checkpoint, round_trip, save_checkpoint
+from core.checkpoint import FLOAT16, INT4, INT8, _replace_dir, load_checkpoint, round_trip, save_checkpoint
 from core.data import load_split, parse_merge, per_class_sample, write_sample_zip
 from core.errors import ConfigError, UserError
 from core.evaluate import SAMPLE_NAME, build_eval_cache, default_tta, measure_validation
@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument("--int8", action="store_true",
                            help="store the weights as int8 (a quarter of float32) and re-measure the validation figures")
+    precision.add_argument("--float16", action="store_true",
+                           help="store the weights as float16 (half of float32; for a network that int8 costs accuracy)")
     precision.add_argument("--int4", action="store_true",
                            help="store the weights as int4 in groups of 32 (4.5 bits a weight) and re-measure")
     parser.add_argument("--int4-from", default=None, metavar="LAYER",
@@ -134,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.promote:
             promote(args.promote, args.checkpoint)
-        if args.int8 or args.int4:
-            fmt = INT8 if args.int8 else INT4
+        if args.int8 or args.int4 or args.float16:
+            fmt = INT8 if args.int8 else FLOAT16 if args.float16 else INT4
             val = store_quantized(args.checkpoint, fmt, args.data, args.int4_from)
             print(f"{fmt} weights: validation top-1 {100 * val['top1']:.2f}%")
         for path in bundle(args.checkpoint, args.per_class, args.data):

@@ -7,7 +7,8 @@
                         an ensemble's members are ``members.0.*``, ``members.1.*`` ..., and with
                         "weight_format": "int8" the larger tensors are int8 with per-channel scales,
                         with "int4" two 4-bit values per byte with a scale per 32 weights (with
-                        "int4_from": a layer, the layers before it and the classifier int8)
+                        "int4_from": a layer, the layers before it and the classifier int8), with
+                        "float16" every floating-point tensor as float16
     metrics.json        validation figures and the per-epoch history
     README.md           the model card
 
@@ -41,7 +42,8 @@ INT8_SCALE = ".int8_scale"
 INT4 = "int4"  # ... or by quantize_int4
 INT4_SCALE, INT4_SHAPE = ".int4_scale", ".int4_shape"
 INT4_GROUP = 32  # weights sharing one int4 scale
-WEIGHT_FORMATS = (INT8, INT4)
+FLOAT16 = "float16"  # ... or every floating-point tensor as float16 (half of float32, next to no loss)
+WEIGHT_FORMATS = (INT8, INT4, FLOAT16)
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 MAX_PARAMETERS = 100_000_000  # 400 MB of float32 weights: 20x the largest network here, and what a CPU can train
 MAX_CLASSES = 100_000
@@ -212,6 +214,8 @@ def quantize(state: dict[str, torch.Tensor], weight_format: str, int4_from: str 
         raise CheckpointError(f"unknown weight format {weight_format!r}; expected one of {', '.join(WEIGHT_FORMATS)}")
     if int4_from and weight_format != INT4:
         raise CheckpointError(f"int4_from goes with the int4 format, not {weight_format}")
+    if weight_format == FLOAT16:
+        return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     return quantize_int8(state) if weight_format == INT8 else quantize_int4(state, int4_from=int4_from)
 
 
@@ -258,7 +262,7 @@ def state_dict_for_saving(model: torch.nn.Module, weight_format: str | None = No
 
     Floating-point tensors are stored as float16 when float32 would not fit the 10 MB file limit (a
     Space rejects larger files); loading casts them back to float32, which changes accuracy by far less
-    than the validation noise. ``weight_format`` "int8" or "int4" (and ``int4_from``): see ``quantize`` (shipped
+    than the validation noise. ``weight_format`` "int8", "int4" (and ``int4_from``) or "float16": see ``quantize`` (shipped
     ensembles use them).
     """
     module = getattr(model, "module", model)

@@ -19,6 +19,7 @@ TRAIN_COLOUR, VAL_COLOUR = "#4c72b0", "#dd8452"  # the curves' colours, in the c
 WEIGHT_FORMAT_NOTES = {
     "int8": ", stored as int8 with a float32 scale per output channel",
     "int4": ", stored as int4 (two weights a byte) with a float16 scale per 32 weights",
+    "float16": ", stored as float16",
 }
 
 

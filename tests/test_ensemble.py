@@ -347,6 +347,20 @@ def test_bundle_int8_shrinks_a_checkpoint_and_remeasures_it(tiny_checkpoint, tmp
     assert (work / "eval_sample.zip").is_file()
 
 
+def test_bundle_float16_halves_a_checkpoint_and_predicts_nearly_the_same(tiny_checkpoint, tmp_path):
+    from core.bundle import main as bundle_main
+
+    work = tmp_path / "shapes-float16"
+    shutil.copytree(tiny_checkpoint, work)
+    before = load_checkpoint(work)
+    assert bundle_main([str(work), "--float16", "--per-class", "3"]) == 0
+    after = load_checkpoint(work)
+    assert after.config["weight_format"] == "float16" and "--float16" in (work / "README.md").read_text()
+    assert (work / "model.safetensors").stat().st_size < 0.6 * (tiny_checkpoint / "model.safetensors").stat().st_size
+    x = torch.randn(4, 3, 32, 32)
+    assert torch.allclose(after.model(x), before.model(x), atol=1e-2)
+
+
 @pytest.fixture(scope="module")
 def swapped_teacher(tiny_checkpoint, tmp_path_factory):
     """The tiny checkpoint with its class scores rolled by one: it names class (i + 1) % 4 wherever it saw class i."""
