@@ -419,10 +419,11 @@ def _describe_source(ckpt: Checkpoint, source: str | Path) -> str:
 
 
 def save_evaluation(ev: Evaluation, path: str | Path) -> Path:
-    """Write ``ev`` as safetensors (probabilities and logits as float16 to stay small), atomically."""
+    """Write ``ev`` as safetensors (the logits as float16 to stay small; the probabilities are their softmax, made
+    again on loading), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {"probs": ev.probs.to(torch.float16).contiguous(), "logits": ev.logits.to(torch.float16).contiguous(),
+    tensors = {"logits": ev.logits.to(torch.float16).contiguous(),
                "labels": ev.labels.contiguous(), "preds": ev.preds.contiguous(),
                "misclassified": ev.misclassified.contiguous()}
     meta = {"key": ev.key, "classes": ev.classes, "groups": ev.groups, "temperature": ev.temperature,
@@ -453,7 +454,9 @@ def _load_evaluation_memo(path: str, size: int, mtime_ns: int) -> Evaluation:
     with safe_open(path, framework="pt") as f:
         meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
         t = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
-    return Evaluation(t["logits"].float(), t["probs"].float(), t["labels"], t["preds"], meta["classes"],
+    logits = t["logits"].float()
+    probs = t["probs"].float() if "probs" in t else torch.softmax(logits, dim=1)  # caches written before kept both
+    return Evaluation(logits, probs, t["labels"], t["preds"], meta["classes"],
                       meta["groups"], float(meta["temperature"]), meta["key"], meta["source"], meta["split"],
                       int(meta["tta"]), meta["dataset_name"], float(meta.get("seconds", 0.0)), Path(path), True)
 

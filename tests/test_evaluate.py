@@ -114,8 +114,8 @@ def test_the_cache_is_reused_and_invalidated_when_the_weights_change(sampled_che
     assert again.from_cache and cache.stat().st_mtime_ns == stamp
     assert torch.equal(again.preds, first.preds) and torch.equal(again.labels, first.labels)
     assert again.probs.shape == first.probs.shape
-    assert torch.allclose(again.probs, first.probs, atol=1e-3)  # stored as float16
-    assert load_file(str(cache))["probs"].dtype == torch.float16
+    assert torch.allclose(again.probs, first.probs, atol=1e-3)  # the softmax of logits stored as float16
+    assert load_file(str(cache))["logits"].dtype == torch.float16 and "probs" not in load_file(str(cache))
 
     # new weights (as after more training): same file name, different content -> recomputed
     weights = load_file(str(sampled_checkpoint / "model.safetensors"))
