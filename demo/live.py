@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -27,6 +28,24 @@ SMOOTHING = 0.6  # weight of the past in the moving average: a new guess needs ~
 TOP_K = 5
 DISPLAY_SIZE = 320  # overlay size in pixels: enough for a screen, small enough to send 7 times a second
 SEEN_SIZE = 256  # "what the network sees" is scaled up to about this
+
+# One screen, no scrolling, at 1366x768 as at 1920x1080 (tests/test_browser_layout.py measures both): the page's title,
+# model menu and tab bar take about 190 px above the tab, and the panels share what is left of the viewport's height.
+CAMERA_HEIGHT = "min(calc(100vh - 260px), 760px)"
+PANEL_HEIGHT = "min(calc(50vh - 150px), 380px)"  # Grad-CAM and "what the network sees", one above the other
+# Page-wide style, put in the document's head by the headline (gr.HTML's head=), so it holds however the app is
+# launched. The headline's type shrinks with a short screen; the camera shows its whole frame (what is sent).
+LIVE_CSS = """<style>
+#live-camera video { object-fit: contain; }
+.wtcs-camera .icon-with-text { width: auto; white-space: nowrap; }  /* "Stop camera" on one line */
+#live-headline .wtcs-top { font-size: clamp(2.4rem, 8vh, 4.5rem); font-weight: 800; line-height: 1.1; }
+#live-headline .wtcs-detail { font-size: clamp(1.1rem, 2.6vh, 1.6rem); opacity: 0.85; }
+</style>"""
+# One click starts a camera, and its stream pauses while its tab is hidden (see the file's header).
+CAMERA_JS = (Path(__file__).resolve().parent / "live_camera.js").read_text()
+CAMERA_CLASS = "wtcs-camera"  # the streaming webcams CAMERA_JS runs
+# For a listener's js=: the Live tab's camera starts (or resumes) as soon as the Live tab is on screen.
+START_CAMERA_JS = "() => { window.wtcsLive && window.wtcsLive.start(); return []; }"
 
 
 @dataclass
@@ -56,9 +75,8 @@ def smooth(previous: LiveState | None, model: str, probs: np.ndarray, weight: fl
 def headline_html(text: str, detail: str = "", colour: str = "inherit") -> str:
     """The top guess in type readable from two metres, with a smaller second line."""
     return (f'<div class="wtcs-headline" style="text-align:center">'
-            f'<div class="wtcs-top" style="font-size:4.5rem;font-weight:800;line-height:1.1;color:{colour}">'
-            f"{html.escape(text)}</div>"
-            f'<div class="wtcs-detail" style="font-size:1.6rem;opacity:0.85">{html.escape(detail)}</div></div>')
+            f'<div class="wtcs-top" style="font-weight:800;color:{colour}">{html.escape(text)}</div>'
+            f'<div class="wtcs-detail">{html.escape(detail)}</div></div>')
 
 
 def live_frame(ctx, frame: str | bytes | np.ndarray | None, model: str | None, state: LiveState | None) -> LiveResult:
@@ -93,21 +111,23 @@ def live_frame(ctx, frame: str | bytes | np.ndarray | None, model: str | None, s
 
 def build(ctx) -> dict:
     """The Live camera tab. Returns its components; "freeze" and "frame" feed the Explore tab."""
-    with gr.Row():
-        with gr.Column(scale=1):
+    # Three columns, so that the camera, the answer and why all fit on one kiosk screen.
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5, min_width=320):
             # frames reach the callback undecoded (photo_input): four 116 KB PNG bombs decoded by Gradio took 4.6 GB
             camera = photo_input(sources=["webcam"], streaming=True, label="Camera", elem_id="live-camera",
+                                 elem_classes=[CAMERA_CLASS], height=CAMERA_HEIGHT,
                                  webcam_options=gr.WebcamOptions(mirror=True))
             freeze = gr.Button("Freeze: explore this frame", variant="secondary", elem_id="live-freeze")
-        with gr.Column(scale=1):
+        with gr.Column(scale=4, min_width=280):
             headline = gr.HTML(headline_html("Start the camera", "allow the webcam, then hold something up"),
-                               elem_id="live-headline")
+                               elem_id="live-headline", head=LIVE_CSS, js_on_load=CAMERA_JS)
             label = gr.Label(num_top_classes=TOP_K, label="Top 5 guesses", elem_id="live-label")
-    with gr.Row():
-        cam = gr.Image(label="Where it looked (Grad-CAM: red = mattered most)", format="jpeg", interactive=False,
-                       elem_id="live-cam")
-        seen = gr.Image(label="What the network sees (its real input, pixels enlarged)", format="png",
-                        interactive=False, elem_id="live-seen")
+        with gr.Column(scale=3, min_width=220):
+            cam = gr.Image(label="Where it looked (Grad-CAM: red = mattered most)", format="jpeg", interactive=False,
+                           height=PANEL_HEIGHT, elem_id="live-cam")
+            seen = gr.Image(label="What the network sees (its real input, pixels enlarged)", format="png",
+                            interactive=False, height=PANEL_HEIGHT, elem_id="live-seen")
     state = gr.State(None)
     last_frame = gr.State(None)  # the frame as received (bytes), kept on the server for "freeze" (nothing re-sent)
 
@@ -127,3 +147,10 @@ def build(ctx) -> dict:
                      concurrency_limit=LIVE_STREAMS, show_progress="hidden")  # Gradio keeps the smallest limit of an id
     return {"camera": camera, "frame": last_frame, "freeze": freeze, "headline": headline, "label": label,
             "cam": cam, "seen": seen, "state": state}
+
+
+def then_show_live(ctx, event):
+    """Chain onto ``event`` (what a Gradio listener returns, e.g. teaching's): when it succeeds, the Live tab is selected
+    and its camera starts, or resumes, in the browser (one click less for the visitor). Returns the new listener."""
+    return event.success(lambda: gr.Tabs(selected="live"), outputs=ctx.tabs, js=START_CAMERA_JS,
+                         show_progress="hidden", api_visibility="private")

@@ -32,11 +32,17 @@ def build_app(checkpoint_dir: str | Path = CHECKPOINTS_DIR, allow_training: bool
     gr.set_static_paths([str(cache_dir() / "unpacked")])
     # The live tab writes two small images per frame (~7 frames/s per visitor) into Gradio's cache; an
     # exhibition runs all day, so files older than half an hour are swept every quarter hour.
-    with gr.Blocks(title="What the CNN Sees", delete_cache=(900, 1800)) as app:
-        gr.Markdown("# What the CNN Sees\nHold something up to the camera and watch what the network thinks, and why.")
+    # The whole window's width (a kiosk screen), and the title beside the model menu: the Live tab must fit one screen.
+    with gr.Blocks(title="What the CNN Sees", delete_cache=(900, 1800), fill_width=True) as app:
+        with gr.Row(equal_height=True):
+            with gr.Column(scale=3):
+                gr.Markdown("# What the CNN Sees\nHold something up to the camera and watch what the network thinks, "
+                            "and why.")
+            with gr.Column(scale=2, min_width=320):
+                ctx.model = gr.Dropdown(choices=ctx.model_choices(), value=ctx.default_model(), label="Model",
+                                        info="every trained model found, with its validation accuracy",
+                                        elem_id="model-select")
         gr.Markdown(f"**{no_model_message(ctx)}**", visible=not ctx.store.paths(), elem_id="no-model")
-        ctx.model = gr.Dropdown(choices=ctx.model_choices(), value=ctx.default_model(), label="Model",
-                                info="every trained model found, with its validation accuracy", elem_id="model-select")
         with gr.Tabs() as ctx.tabs:
             with gr.Tab("Live camera", id="live"):
                 ctx.parts["live"] = live.build(ctx)

@@ -116,10 +116,14 @@ def browser_page(url: str, width: int = 1400, height: int = 1000, timeout_ms: in
 
 
 def start_webcam(page, camera_id: str = "live-camera") -> None:
-    """Grant and start the streaming webcam of the image component ``#camera_id`` (needs fake_camera=True)."""
+    """Grant and start the streaming webcam of the image component ``#camera_id`` (needs fake_camera=True): one click
+    on the app's cameras (class wtcs-camera, demo/live_camera.js), Gradio's two (access, then record) on others."""
     camera = page.locator(f"#{camera_id}")
-    camera.get_by_text("Click to Access Webcam").click()
-    camera.get_by_label("capture photo").click()  # for a streaming image this button starts the stream
+    camera.locator('[title="grant webcam access"] button').click()
+    if "wtcs-camera" in (camera.get_attribute("class") or "").split():
+        camera.locator('[title="stop recording"], [title="spinner"]').first.wait_for()
+    else:
+        camera.get_by_label("capture photo").click()  # for a streaming image this button starts the stream
 
 
 def streaming_visitors(browser, url: str, visitors: int) -> list:
