@@ -38,6 +38,8 @@ class TrainConfig:
     lr: float | None = None  # None: default_lr(optimizer, batch_size), OPTIMIZER_LR at batch 256
     momentum: float = 0.9  # SGD momentum (also beta1 for Adam/AdamW)
     wd: float = 5e-4  # weight decay (decoupled for AdamW)
+    l1: float = 0.0  # L1 regularisation: l1 * sum(|w|) over the trained weights (not biases or norm scales) joins the
+    # loss, pushing small weights to exactly 0 where weight decay only shrinks them; 0: off
     schedule: str = "onecycle"  # onecycle: linear warm-up then linear decay; cosine; constant; cyclic (triangular)
     warmup: float = 0.2  # share of training spent warming up (onecycle, cosine)
     label_smoothing: float = 0.0
@@ -74,11 +76,11 @@ class TrainConfig:
 
 # Fields by kind, for the type checks that come before the range checks (NaN and Infinity pass many comparisons,
 # and a string from a raw API call would fail inside training with a traceback).
-NUMBER_FIELDS = ("lr", "momentum", "wd", "warmup", "label_smoothing", "dropout", "cutmix", "scale_min",
+NUMBER_FIELDS = ("lr", "momentum", "wd", "l1", "warmup", "label_smoothing", "dropout", "cutmix", "scale_min",
                  "norm_bias_lr_scale", "val_fraction", "backbone_lr_scale", "distill", "max_minutes")
 WHOLE_FIELDS = ("epochs", "batch_size", "micro_batch", "translate", "cutout", "progressive", "tta", "seed", "split_seed",
                 "input_size", "early_stop", "threads", "log_every")
-FIELD_NAMES = {"lr": "learning rate", "wd": "weight decay"}
+FIELD_NAMES = {"lr": "learning rate", "wd": "weight decay", "l1": "L1 regularisation"}
 MAX_ARCH_KWARGS_CHARS = 2000  # architecture options are a few widths and flags, never more than this as JSON
 MAX_SEED = 2**31 - 1
 
@@ -128,6 +130,7 @@ def validate_config(cfg: TrainConfig) -> None:
         (cfg.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}"),
         (0 <= cfg.momentum < 1, f"momentum must be in [0, 1), got {cfg.momentum}"),
         (0 <= cfg.wd <= 1, f"weight decay must be in [0, 1], got {cfg.wd}"),
+        (0 <= cfg.l1 <= 1, f"L1 regularisation must be in [0, 1], got {cfg.l1}"),
         (0 <= cfg.warmup < 1, f"warm-up share must be in [0, 1), got {cfg.warmup}"),
         (0 <= cfg.label_smoothing < 1, f"label smoothing must be in [0, 1), got {cfg.label_smoothing}"),
         (cfg.dropout is None or 0 <= cfg.dropout < 1, f"dropout must be in [0, 1), got {cfg.dropout}"),

@@ -46,6 +46,9 @@ MAX_CURVE_POINTS = 1000  # step-level train-loss points kept for the live curve 
 MAX_LOG_LINES = 300
 WATCHDOG_SECONDS = 1.0  # how often the job checks that the app that started it is still there
 JOB_FILE = "job.json"  # in a job's working folder: its process id, so a restarted app can end an orphan
+# In a finished model's folder: which job made it, of which kind, for whom (its owner key). A model made in the app
+# is one holding this file; only those can be deleted from the app (never a shipped or command-line checkpoint).
+ORIGIN_FILE = "origin.json"
 STATES = ("idle", "starting", "running", "cancelling", "done", "cancelled", "failed")
 
 
@@ -53,7 +56,10 @@ STATES = ("idle", "starting", "running", "cancelling", "done", "cancelled", "fai
 class JobStatus:
     """A snapshot of the current (or last) job, plain data for the UI.
 
-    history: one dict per finished epoch {"phase", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", ...}.
+    history: one dict per finished epoch {"phase", "epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+      "mean_abs_weight", ...}.
+    baselines: a fine-tuning phase's starting network, before its first step: {"phase", "val_loss", "val_acc",
+      "val_images", "mean_abs_weight"} (an estimate on a subset of the validation images, see core.train).
     curve: step-level points {"phase", "x" (epochs done, fractional), "loss", "acc"} of the running train metrics.
     version: grows with every change, so a UI can skip redrawing when nothing happened.
     """
@@ -73,6 +79,7 @@ class JobStatus:
     remaining: float | None = None  # seconds, the training loop's estimate for the current phase
     classes: list[str] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
+    baselines: list[dict] = field(default_factory=list)
     curve: list[dict] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     error: str | None = None
@@ -239,7 +246,8 @@ class JobManager:
         """A copy of the current job's state (safe to read while the job runs)."""
         with self._lock:
             s = self._status
-            return replace(s, history=list(s.history), curve=list(s.curve), log=list(s.log), classes=list(s.classes))
+            return replace(s, history=list(s.history), baselines=list(s.baselines), curve=list(s.curve), log=list(s.log),
+                           classes=list(s.classes))
 
     def cancel(self, owner: str | None = None) -> JobStatus:
         """Ask the running job to stop. It stops at its next step, or is ended after a few seconds.
@@ -309,6 +317,8 @@ class JobManager:
             for d in self.runs_dir.glob(".job-*"):
                 _end_orphan(d / JOB_FILE)
                 shutil.rmtree(d, ignore_errors=True)
+            for d in self.runs_dir.glob(".deleted-*"):  # a delete_made_model the server did not finish
+                shutil.rmtree(d, ignore_errors=True)
 
     def shutdown(self, timeout: float = CANCEL_GRACE_SECONDS) -> None:
         """End the running job (if any) now and remove its working folder: the app is stopping. Called at exit."""
@@ -354,8 +364,14 @@ class JobManager:
             if len(s.curve) > MAX_CURVE_POINTS:
                 s.curve[:] = s.curve[::2]
             self._update(epoch=event["epoch"], step=event["step"], remaining=event.get("remaining"))
+        elif kind == "baseline":
+            s.baselines.append({"phase": phase, **{k: event.get(k) for k in ("val_loss", "val_acc", "val_images",
+                                                                          "mean_abs_weight")}})
+            self._update(log_line=f"{prefix}before the first step: val loss {event['val_loss']:.3f} "
+                                  f"acc {event['val_acc']:.1%} ({event['val_images']:,} validation images)")
         elif kind == "epoch":
             row = {k: event[k] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")}
+            row["mean_abs_weight"] = event.get("mean_abs_weight")
             s.history.append({"phase": phase, **row})
             self._update(epoch=event["epoch"], step=s.steps_per_epoch,
                          log_line=f"{prefix}epoch {event['epoch']}/{event['epochs']}: train loss {event['train_loss']:.3f} "
@@ -429,9 +445,56 @@ class JobManager:
         src = workdir / slug
         if not (src / "model.safetensors").is_file():
             raise OSError(f"the job finished but wrote no checkpoint in {src}")
+        s = self._status
+        (src / ORIGIN_FILE).write_text(json.dumps({"job": s.id, "kind": s.kind, "owner": s.owner,
+                                                   "finished": time.time()}))
         final = unique_dir(self.runs_dir, slug)
         os.replace(src, final)
         return final
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Models made in the app
+
+
+def model_origin(folder: str | Path) -> dict | None:
+    """What ORIGIN_FILE says about a model folder ({"job", "kind", "owner", "finished"}), or None for a model not made
+    by a job of the app (shipped, or trained at the command line)."""
+    try:
+        origin = json.loads((Path(folder) / ORIGIN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return origin if isinstance(origin, dict) else None
+
+
+def made_models(runs_dir: str | Path) -> list[Path]:
+    """The checkpoint folders in ``runs_dir`` that jobs of the app made (taught or fine-tuned), newest first."""
+    from core.checkpoint import list_checkpoints
+
+    made = [(p, origin) for p in list_checkpoints(runs_dir) if (origin := model_origin(p)) is not None]
+    return [p for p, _ in sorted(made, key=lambda po: -float(po[1].get("finished") or 0))]
+
+
+def delete_made_model(runs_dir: str | Path, folder: str | Path, owner: str | None) -> str:
+    """Delete a model a job of the app made; returns its name.
+
+    owner: who asks (a browser's key), who may delete only the models of their own jobs; None is the presenter, who
+    may delete any model made in the app. Shipped and command-line checkpoints are never deleted.
+    Raises CheckpointError for a folder that is not such a model, JobError for someone else's.
+    """
+    runs = Path(runs_dir).resolve()
+    path = Path(folder)
+    if path.parent.resolve() != runs or path.name.startswith(".") or not path.is_dir():
+        raise CheckpointError(f"{path.name or folder!r} is not a model made in this app; only those can be deleted here")
+    origin = model_origin(path)
+    if origin is None:
+        raise CheckpointError(f"{path.name} was not made in this app (a shipped or command-line model): it stays")
+    if owner is not None and origin.get("owner") != owner:
+        raise JobError(f"{path.name} was made in another browser; only that browser (or the presenter) can delete it")
+    trash = runs / f".deleted-{path.name}-{uuid.uuid4().hex[:8]}"
+    os.replace(path, trash)  # gone from every menu at once, then removed
+    shutil.rmtree(trash, ignore_errors=True)
+    return path.name
 
 
 def _end_orphan(job_file: Path) -> None:

@@ -111,6 +111,37 @@ class CaptureStore:
             tmp.replace(self.root / "classes.json")
         return names
 
+    def rename_classes(self, names: str | list[str]) -> list[str]:
+        """Name the classes by position: the i-th class keeps its snapshots under the i-th new name (a renamed class
+        keeps them), names past the current ones are new classes, and current classes past the new names are
+        deleted. Raises ConfigError for bad names (see ``parse_class_names``)."""
+        names = parse_class_names(names)
+        with self._lock:
+            old = self.classes()
+            self.root.mkdir(parents=True, exist_ok=True)
+            moving = [(self.root / o, self.root / n) for o, n in zip(old, names, strict=False) if o != n]
+            for i, (src, _) in enumerate(moving):  # via temporary names, so "a, b" -> "b, a" swaps
+                if src.is_dir():
+                    src.replace(self.root / f".rename-{i}")
+            for i, (_, dest) in enumerate(moving):
+                if dest.is_dir():
+                    shutil.rmtree(dest)
+                if (self.root / f".rename-{i}").is_dir():
+                    (self.root / f".rename-{i}").replace(dest)
+            for d in self.root.iterdir():
+                if d.is_dir() and d.name not in names:
+                    shutil.rmtree(d, ignore_errors=True)
+            for n in names:
+                (self.root / n).mkdir(exist_ok=True)
+            tmp = self.root / "classes.json.tmp"
+            tmp.write_text(json.dumps(names))
+            tmp.replace(self.root / "classes.json")
+        return names
+
+    def files(self, name: str) -> list[Path]:
+        """The snapshot files of class ``name``, oldest first (empty for an unknown class)."""
+        return self._files(name) if name in self.classes() else []
+
     # -- snapshots
 
     def _class_dir(self, name: str) -> Path:

@@ -60,6 +60,10 @@ from core.report import model_card, plot_history
 WHITEN_BIAS_EPOCHS = 3  # airbench: the whitening stem's bias trains this many epochs, then stays put
 WHITEN_FIT_IMAGES = 5000  # training images whose patches set the whitening filters
 PROGRESSIVE_END = 0.75  # progressive resizing reaches the full input size at this share of the epochs
+# Fine-tuning reports the starting network's validation figures before the first step (the curve starts where the
+# model started), on at most this many pixels of validation images: CIFAR-10's whole 5,000 at 32 px, ~100 at 224 px
+# (a few seconds on one CPU thread, not minutes).
+START_VAL_PIXELS = 5000 * 32 * 32
 
 
 class Cancelled(Exception):
@@ -119,6 +123,28 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.SGD(groups, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     return cls(groups, betas=(cfg.momentum, 0.999))
+
+
+def l1_weights(model: nn.Module) -> list[nn.Parameter]:
+    """The weights L1 regularisation and the mean-|w| curve cover: trained (requires_grad) conv and linear weights,
+    not biases or normalisation scales (one-dimensional)."""
+    return [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+
+
+@torch.no_grad()
+def add_l1_gradient(weights: list[nn.Parameter], l1: float) -> None:
+    """Add the (sub)gradient of ``l1 * sum(|w|)``, ``l1 * sign(w)``, to each weight's gradient: the same as putting
+    the term in the loss, also under DDP (whose gradient hooks a second backward pass would trip)."""
+    for w in weights:
+        if w.grad is not None:
+            w.grad.add_(torch.sign(w), alpha=l1)
+
+
+@torch.no_grad()
+def mean_abs_weight(weights: list[nn.Parameter]) -> float:
+    """Mean |w| over ``weights`` (0.0 for none): what L1 regularisation and weight decay pull down."""
+    count = sum(w.numel() for w in weights)
+    return float(sum(w.abs().sum() for w in weights)) / count if count else 0.0
 
 
 def lr_factor(step: int, total: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
@@ -304,7 +330,8 @@ def train(
 ) -> TrainResult:
     """Train (or fine-tune) a model and write its checkpoint folder to ``cfg.output_dir``.
 
-    on_progress: called with dicts {"event": "start"|"step"|"epoch"|"done", ...} (see the code below).
+    on_progress: called with dicts {"event": "start"|"baseline"|"step"|"epoch"|"done", ...} (see the code below;
+      "baseline", fine-tuning only: the starting network's validation figures, before the first step).
     should_stop: polled every step; when it returns True, training stops and ``Cancelled`` is raised;
       only complete checkpoints from earlier epochs remain.
     data: (train, val) ImageSets to use instead of loading ``cfg.data`` (the Train tab's captured images).
@@ -400,6 +427,11 @@ def train(
             "device": str(device), "bf16": use_bf16, "world_size": world, "batch_size": cfg.batch_size,
             "lr": base_lrs[0], "note": batch_note})
 
+    penalised = l1_weights(model)
+    if base is not None and step == 0:  # fine-tuning from the start: where the starting network stands
+        report({"event": "baseline", **_start_figures(model, val_set, mean, std, use_bf16, cfg.seed),
+                "mean_abs_weight": mean_abs_weight(penalised)})
+
     base_flip = torch.rand(len(train_set), generator=torch.Generator().manual_seed(cfg.seed + 17)) < 0.5
     stopped = None
     frozen = frozen_stages(model, cfg)
@@ -456,6 +488,8 @@ def train(
                 parts.append(part.detach())
                 loss = loss + part_loss.detach().cpu()
             logits = torch.cat(parts)
+            if cfg.l1:
+                add_l1_gradient(penalised, cfg.l1)
             if epoch >= WHITEN_BIAS_EPOCHS:
                 for bias in whiten_biases:  # no gradient, no step (also under DDP, unlike requires_grad)
                     bias.grad = None
@@ -494,7 +528,7 @@ def train(
         val_acc = float((val_logits.argmax(1) == val_set.labels).float().mean())
         row = {"epoch": epoch + 1, "train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
                "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[-1]["lr"], "train_size": size,
-               "seconds": round(time.time() - start_time, 1)}
+               "mean_abs_weight": mean_abs_weight(penalised), "seconds": round(time.time() - start_time, 1)}
         history.append(row)
         report({"event": "epoch", **row, "epochs": cfg.epochs})
         improved = val_acc > best["val_acc"]
@@ -536,6 +570,19 @@ def train(
     if world > 1:
         dist.barrier()
     return TrainResult(output_dir, metrics, stopped)
+
+
+def _start_figures(model: nn.Module, val_set: ImageSet, mean: list[float], std: list[float], autocast: bool,
+                   seed: int) -> dict:
+    """{"val_loss", "val_acc", "val_images"} of ``model`` before training, on a fixed random subset of the validation
+    images of at most START_VAL_PIXELS pixels (all of them when they fit)."""
+    size = val_set.images.shape[-1] * val_set.images.shape[-2]
+    count = min(len(val_set), max(1, START_VAL_PIXELS // size))
+    pick = torch.randperm(len(val_set), generator=torch.Generator().manual_seed(seed + 29))[:count]
+    logits = predict_logits(model, val_set.images[pick], mean, std, autocast=autocast)
+    labels = val_set.labels[pick]
+    return {"val_loss": float(nn.functional.cross_entropy(logits, labels)),
+            "val_acc": float((logits.argmax(1) == labels).float().mean()), "val_images": count}
 
 
 def teacher_targets(teacher: str, train_set: ImageSet, cfg: TrainConfig, split_seed: int,
@@ -645,8 +692,9 @@ def _check_resumable(path: Path, saved: dict | None, recipe: dict) -> None:
     run's weights and optimizer under a 20-epoch schedule would make a model no command reproduces."""
     if not saved:  # written before resume files kept their run's settings
         return
+    defaults = asdict(TrainConfig())  # a setting added since then, at its default, changes nothing
     changed = [k for k in sorted(set(saved) | set(recipe))
-               if k not in RESUME_MAY_CHANGE and saved.get(k) != recipe.get(k)]
+               if k not in RESUME_MAY_CHANGE and saved.get(k, defaults.get(k)) != recipe.get(k)]
     if changed:
         shown = "; ".join(f"{k} {saved.get(k)!r} then, {recipe.get(k)!r} now" for k in changed[:4])
         raise ConfigError(f"{path} was left by a run with other settings ({shown}): resume it with its own settings, "
@@ -679,6 +727,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default depends on the optimizer)")
     p.add_argument("--momentum", type=float, default=d.momentum)
     p.add_argument("--wd", type=float, default=d.wd, help="weight decay")
+    p.add_argument("--l1", type=float, default=d.l1, help="L1 regularisation: adds l1 * sum(|w|) of the trained weights "
+                   "(not biases) to the loss")
     p.add_argument("--schedule", default=d.schedule, choices=list(SCHEDULES))
     p.add_argument("--warmup", type=float, default=d.warmup)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
@@ -753,6 +803,9 @@ def main(argv: list[str] | None = None) -> int:
                                mininterval=5, file=sys.stdout)
                 bar.n = event["step"]
                 bar.set_postfix(loss=f"{event['loss']:.3f}", acc=f"{event['acc']:.3f}")
+            elif event["event"] == "baseline":
+                print(f"before training: val loss {event['val_loss']:.4f} acc {event['val_acc']:.4f} "
+                      f"({event['val_images']:,} validation images)", flush=True)
             elif event["event"] == "epoch":
                 if bar:
                     bar.close()

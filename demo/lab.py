@@ -21,7 +21,7 @@ from core.archive import is_archive
 from core.config import OPTIMIZER_LR, SCHEDULES, TrainConfig
 from core.data import evict_least_recent, file_sha256
 from core.errors import ConfigError, DataError, UserError
-from core.jobs import JobManager, JobStatus, manager_for
+from core.jobs import JobManager, JobStatus, delete_made_model, manager_for
 from core.teach import CaptureStore
 from demo import teach
 from demo.common import AppContext, finite_number, hide_paths, job_owner, warn
@@ -61,6 +61,7 @@ class LabSettings:
     freeze_backbone: bool = False
     early_stop: float | None = 0  # 0: off
     max_minutes: float | None = 10.0  # 0: no time limit
+    l1: float | None = _D.l1  # last: scripts that call /start_training without it get the default
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -147,7 +148,8 @@ def lab_config(base: str | None, arch: str, data: str, knobs: LabSettings) -> Tr
         data=data, arch=arch or "resnet", init_from=base or None, optimizer=knobs.optimizer, lr=lr,
         backbone_lr_scale=FINETUNE_BACKBONE_LR_SCALE if base else 1.0,
         schedule=knobs.schedule, batch_size=whole(knobs.batch_size, "batch size"), epochs=whole(knobs.epochs, "epochs"),
-        wd=LabSettings.wd if knobs.wd is None else float(knobs.wd), dropout=parse_dropout(knobs.dropout),
+        wd=LabSettings.wd if knobs.wd is None else float(knobs.wd), l1=float(knobs.l1 or 0.0),
+        dropout=parse_dropout(knobs.dropout),
         label_smoothing=0.0 if knobs.label_smoothing is None else float(knobs.label_smoothing),
         augment=",".join(knobs.augment or []) or "none", freeze_backbone=bool(knobs.freeze_backbone),
         early_stop=whole(knobs.early_stop, "early-stopping patience") or None if knobs.early_stop else None,
@@ -156,7 +158,7 @@ def lab_config(base: str | None, arch: str, data: str, knobs: LabSettings) -> Tr
 
 def launch_lab(ctx: AppContext, jobs: JobManager, store: CaptureStore, name: str, base: str | None, arch: str,
                dataset: str, upload: str | None, knobs: LabSettings, owner: str | None = None) -> str:
-    """Start a lab job; returns its id. ``owner``: the session that may cancel it (None: anyone). Raises UserError
+    """Start a lab job; returns its id. ``owner``: the browser key the job and its model belong to. Raises UserError
     (ConfigError, DataError, CheckpointError, JobError) with the message to show; an upload the job refuses is not
     kept."""
     kept_before = set(_kept_uploads(ctx))
@@ -219,14 +221,22 @@ def status_markdown(status: JobStatus) -> str:
     return f"❌ {what} failed: {status.error}"
 
 
-def curve_frames(status: JobStatus) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Long-format frames (x = epochs, value, series) for the loss and accuracy plots: the running training
-    figures step by step, and training and validation per epoch. Later phases continue the x axis."""
+def curve_frames(status: JobStatus) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Long-format frames (x = epochs, value, series) for the loss, accuracy and weight plots: the running training
+    figures step by step, training and validation per epoch, the mean |weight| per epoch, and a fine-tune's starting
+    network at epoch 0 (validation, before the first step). Later phases continue the x axis."""
     offsets, total = {}, 0
-    for phase in sorted({row["phase"] for row in status.history} | {p["phase"] for p in status.curve}):
+    for phase in sorted({row["phase"] for row in status.history} | {p["phase"] for p in status.curve}
+                        | {b["phase"] for b in status.baselines}):
         offsets[phase] = total
         total += max((row["epoch"] for row in status.history if row["phase"] == phase), default=0)
-    loss, acc = [], []
+    loss, acc, weights = [], [], []
+    for b in status.baselines:
+        x = offsets[b["phase"]]
+        loss.append((x, b["val_loss"], "validation"))
+        acc.append((x, b["val_acc"], "validation"))
+        if b.get("mean_abs_weight") is not None:
+            weights.append((x, b["mean_abs_weight"], "mean |weight|"))
     for p in status.curve:
         x = offsets[p["phase"]] + p["x"]
         loss.append((x, p["loss"], "train (running)"))
@@ -235,37 +245,48 @@ def curve_frames(status: JobStatus) -> tuple[pd.DataFrame, pd.DataFrame]:
         x = offsets[row["phase"]] + row["epoch"]
         loss += [(x, row["train_loss"], "train"), (x, row["val_loss"], "validation")]
         acc += [(x, row["train_acc"], "train"), (x, row["val_acc"], "validation")]
+        if row.get("mean_abs_weight") is not None:
+            weights.append((x, row["mean_abs_weight"], "mean |weight|"))
     # Explicit dtypes: an empty frame would otherwise be "object", and the plot would keep categorical axes.
     dtypes = {"epoch": "float64", "value": "float64", "series": "str"}
 
     def frame(rows: list) -> pd.DataFrame:
         return pd.DataFrame(rows, columns=list(dtypes)).astype(dtypes)
 
-    return frame(loss), frame(acc)
+    loss, acc, weights = (sorted(rows, key=lambda r: (r[2], r[0])) for rows in (loss, acc, weights))
+    return frame(loss), frame(acc), frame(weights)
+
+
+TICK_OUTPUTS = ("status", "loss", "acc", "weights", "log", "cancel", "teach", "start", "model", "base", "version",
+                "choices", "launched", "result", "taught")
 
 
 def tick(ctx: AppContext, jobs: JobManager, version: int, choices_seen, launched_id: str | None,
-         selected: str | None, viewer: str | None = None) -> list:
-    """One timer tick for one browser: the updates for [status, loss plot, accuracy plot, log, cancel button,
-    teach button, start button, model menu, base menu, seen version, seen choices, launched id, tabs].
+         selected: str | None, viewer: str | None = None, taught_selected: str | None = None) -> dict:
+    """One timer tick for one browser: an update for each of TICK_OUTPUTS (the job's status line, the loss, accuracy
+    and weight plots, the log, the cancel, teach and start buttons, the model and base menus, the version and menu
+    choices this browser has seen, the id of the job it launched, the teach result line, the taught-models menu).
     ``viewer``: the browser's owner key (see demo.common.job_owner); its cancel button works only on its own job
-    (None, the presenter: on every job).
+    (None, the presenter: on every job). ``taught_selected``: the taught model whose live bars it shows.
 
-    Nothing is sent that has not changed (gr.skip()), so an idle page costs almost nothing."""
+    A job this browser launched selects its model when it finishes (a taught one also in the taught-models menu, so
+    the camera's bars switch to it). Nothing is sent that has not changed (gr.skip()), so an idle page costs almost
+    nothing."""
     status = jobs.status()
-    skip = gr.skip()
+    out = dict.fromkeys(TICK_OUTPUTS, gr.skip())
     changed = status.version != version
-    out = [skip] * 13
     if changed or status.busy:  # the elapsed clock moves every second while busy
-        out[0] = hide_paths(status_markdown(status))
+        out["status"] = hide_paths(status_markdown(status))
+        out["result"] = teach.teach_result_markdown(status)
     if changed:
-        loss, acc = curve_frames(status)
+        loss, acc, weights = curve_frames(status)
         # An empty frame would fix the plot's colour legend to nothing; an empty plot is None.
-        out[1], out[2] = (loss, acc) if len(loss) else (None, None)
-        out[3] = hide_paths("\n".join(status.log))
-        out[4] = gr.Button(interactive=status.busy and viewer in (None, status.owner))
-        out[5] = out[6] = gr.Button(interactive=not status.busy)
-        out[9] = status.version
+        out["loss"], out["acc"] = (loss, acc) if len(loss) else (None, None)
+        out["weights"] = weights if len(weights) else None
+        out["log"] = hide_paths("\n".join(status.log))
+        out["cancel"] = gr.Button(interactive=status.busy and viewer in (None, status.owner))
+        out["teach"] = out["start"] = gr.Button(interactive=not status.busy)
+        out["version"] = status.version
     choices = ctx.store.choices()
     finished_here = status.state == "done" and launched_id is not None and launched_id == status.id
     if choices != choices_seen or finished_here:
@@ -274,16 +295,27 @@ def tick(ctx: AppContext, jobs: JobManager, version: int, choices_seen, launched
         if finished_here and status.output_dir in paths:
             value = status.output_dir  # the model this browser just trained goes straight to the live view
         if choices != choices_seen or value != selected:
-            out[7] = gr.Dropdown(choices=choices, value=value)
-        out[8] = gr.Dropdown(choices=[("from scratch (a new network)", FROM_SCRATCH)] + choices)
-        out[10] = choices
-    if finished_here:
-        out[11] = None
-        if status.kind == "teach":
-            out[12] = gr.Tabs(selected="live")
-    elif launched_id is not None and status.id == launched_id and status.state in ("failed", "cancelled"):
-        out[11] = None
+            out["model"] = gr.Dropdown(choices=choices, value=value)
+        out["base"] = gr.Dropdown(choices=[("from scratch (a new network)", FROM_SCRATCH)] + choices)
+        out["choices"] = choices
+        made = teach.made_choices(ctx)
+        made_paths = [p for _, p in made]
+        shown = taught_selected if taught_selected in made_paths else None
+        if finished_here and status.kind == "teach" and status.output_dir in made_paths:
+            shown = status.output_dir
+        out["taught"] = gr.Dropdown(choices=made, value=shown)
+    if finished_here or (launched_id is not None and status.id == launched_id
+                         and status.state in ("failed", "cancelled")):
+        out["launched"] = None
     return out
+
+
+def delete_taught(ctx: AppContext, model: str | None, viewer: str | None) -> str:
+    """Delete a model made in the app (see core.jobs.delete_made_model); returns its name. ``viewer``: the browser's
+    owner key, None for the presenter. Raises UserError."""
+    if not model:
+        raise ConfigError("choose the taught model to delete in the menu first")
+    return delete_made_model(ctx.runs_dir, model, viewer)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -294,7 +326,7 @@ def build(ctx: AppContext) -> dict:
     """Build the Train tab inside the current gr.Tab (teaching, the lab, the job's progress); returns its
     components."""
     jobs = manager_for(ctx.runs_dir)
-    session = gr.State(teach.new_session)  # this page's key: its own snapshots and the jobs it may cancel
+    session = gr.State(teach.new_session)  # this browser's key (set on load, see demo.teach): its snapshots, its jobs
     launched = gr.State(None)  # the id of the job this browser launched (its result gets selected here)
 
     gr.Markdown("Teach the network things it has never seen, or fine-tune it and watch it learn. Training runs in "
@@ -333,6 +365,8 @@ def build(ctx: AppContext) -> dict:
             epochs = finite_number(gr.Number(d.epochs, label="Epochs", precision=0,
                                              info="passes over the training images"))
             wd = finite_number(gr.Number(d.wd, label="Weight decay", info="pulls weights toward 0; fights overfitting"))
+            l1 = finite_number(gr.Number(d.l1, label="L1 regularisation", elem_id="lab-l1",
+                                         info="adds l1 × sum |w| to the loss: pushes weights to exactly 0 (try 1e-5)"))
             dropout = gr.Dropdown(DROPOUT_CHOICES, value=d.dropout, allow_custom_value=True, label="Dropout",
                                   info="share of features switched off while training (0.1–0.5 fights overfitting)")
             smoothing = finite_number(gr.Number(d.label_smoothing, label="Label smoothing",
@@ -352,7 +386,8 @@ def build(ctx: AppContext) -> dict:
             start = gr.Button("Start training", variant="primary", elem_id="lab-start")
     # LabSettings' fields, in its order, and the control of each
     knobs = dict(zip([f.name for f in fields(LabSettings)], [optimizer, lr, schedule, batch_size, epochs, wd, dropout,
-                                                              smoothing, augment, freeze, early_stop, max_minutes],
+                                                              smoothing, augment, freeze, early_stop, max_minutes,
+                                                              l1],
                      strict=True))
 
     # -- progress (shared by teaching and the lab)
@@ -361,6 +396,8 @@ def build(ctx: AppContext) -> dict:
                                 x_title="epoch", y_title="loss")
         acc_plot = gr.LinePlot(x="epoch", y="value", color="series", title="Accuracy", height=260,
                                elem_id="train-acc", x_title="epoch", y_title="accuracy")
+        weight_plot = gr.LinePlot(x="epoch", y="value", color="series", title="Weights (what L1 and decay pull down)",
+                                  height=260, elem_id="train-weights", x_title="epoch", y_title="mean |weight|")
     log_box = gr.Textbox(label="Log", lines=8, max_lines=14, autoscroll=True, interactive=False, elem_id="train-log")
     timer = gr.Timer(TICK_SECONDS)
     seen_version = gr.State(-1)
@@ -372,21 +409,18 @@ def build(ctx: AppContext) -> dict:
         root.load(ctx.store.choices, outputs=seen_choices, show_progress="hidden", api_visibility="private")
 
     # -- callbacks
-    taught["names_set"].then(lambda key: gr.Dropdown(choices=dataset_choices(ctx, teach.capture_store(ctx, key))),
-                             inputs=session, outputs=dataset, show_progress="hidden",
-                             api_visibility="private")  # the captured classes' new names
+    for event in taught["names_changed"]:  # the captured classes' new names in the dataset menu
+        event.then(lambda key: gr.Dropdown(choices=dataset_choices(ctx, teach.capture_store(ctx, key))),
+                   inputs=session, outputs=dataset, show_progress="hidden", api_visibility="private")
     optimizer.change(lambda opt: OPTIMIZER_LR.get(opt, gr.skip()), inputs=optimizer, outputs=lr,
                      api_visibility="private")  # each optimizer's own default rate
 
-    def on_start(key, name, base_model, architecture, dataset_path, uploaded_archive, optimizer, lr, schedule,
-                 batch_size, epochs, wd, dropout, label_smoothing, augment, freeze_backbone, early_stop, max_minutes,
-                 request: gr.Request):
-        settings = LabSettings(optimizer, lr, schedule, batch_size, epochs, wd, dropout, label_smoothing, augment,
-                               freeze_backbone, early_stop, max_minutes)
+    def on_start(key, name, base_model, architecture, dataset_path, uploaded_archive, *values):
+        settings = LabSettings(*values)
         try:
             check_choice(ctx, dataset_path, base_model)
             return launch_lab(ctx, jobs, teach.capture_store(ctx, key), name, base_model, architecture, dataset_path,
-                              uploaded_archive, settings, owner=job_owner(key, request))
+                              uploaded_archive, settings, owner=key)
         except UserError as err:
             warn(err)
             return gr.skip()
@@ -403,18 +437,37 @@ def build(ctx: AppContext) -> dict:
     cancel.click(on_cancel, inputs=session, api_name="cancel_training")
 
     # -- the timer: progress, and new models into the selectors
-    outputs = [status_md, loss_plot, acc_plot, log_box, cancel, taught["teach"], start, ctx.model, base, seen_version,
-               seen_choices, launched]
-    if ctx.tabs is not None:
-        outputs.append(ctx.tabs)
+    shown = dict(status=status_md, loss=loss_plot, acc=acc_plot, weights=weight_plot, log=log_box, cancel=cancel,
+                 teach=taught["teach"], start=start, model=ctx.model, base=base, version=seen_version,
+                 choices=seen_choices, launched=launched, result=taught["result"], taught=taught["taught"])
+    outputs = [shown[k] for k in TICK_OUTPUTS]
 
-    def on_tick(version, choices_seen, launched_id, selected, key, request: gr.Request):
-        updates = tick(ctx, jobs, version, choices_seen, launched_id, selected, job_owner(key, request))
-        return updates if ctx.tabs is not None else updates[:-1]
+    def on_tick(version, choices_seen, launched_id, selected, key, taught_selected, request: gr.Request):
+        updates = tick(ctx, jobs, version, choices_seen, launched_id, selected, job_owner(key, request),
+                       taught_selected)
+        return [updates[k] for k in TICK_OUTPUTS]
 
-    timer.tick(on_tick, inputs=[seen_version, seen_choices, launched, ctx.model, session], outputs=outputs,
-               show_progress="hidden", queue=False, api_visibility="private")
+    timer.tick(on_tick, inputs=[seen_version, seen_choices, launched, ctx.model, session, taught["taught"]],
+               outputs=outputs, show_progress="hidden", queue=False, api_visibility="private")
+
+    # -- deleting a taught model: gone from every menu of this page now (and of others at their next tick)
+    def on_delete_model(key, model, selected, request: gr.Request):
+        try:
+            name = delete_taught(ctx, model, job_owner(key, request))
+        except UserError as err:
+            warn(err)
+            return [gr.skip()] * 4
+        gr.Info(f"{name} was deleted.")
+        choices = ctx.store.choices()
+        paths = [p for _, p in choices]
+        value = selected if selected in paths else ctx.default_model()
+        return (gr.Dropdown(choices=teach.made_choices(ctx), value=teach.own_newest(ctx, key)),
+                gr.Dropdown(choices=choices, value=value),
+                gr.Dropdown(choices=[("from scratch (a new network)", FROM_SCRATCH)] + choices), choices)
+
+    taught["delete_model"].click(on_delete_model, inputs=[session, taught["taught"], ctx.model],
+                                 outputs=[taught["taught"], ctx.model, base, seen_choices], api_visibility="private")
     return {**taught, "status": status_md, "cancel": cancel, "base": base, "dataset": dataset, "upload": upload,
-            "start": start, "lab_name": lab_name, "loss_plot": loss_plot, "acc_plot": acc_plot, "log": log_box,
-            "timer": timer, "launched": launched, **{("freeze" if k == "freeze_backbone" else k): c
-                                                      for k, c in knobs.items()}}
+            "start": start, "lab_name": lab_name, "loss_plot": loss_plot, "acc_plot": acc_plot,
+            "weight_plot": weight_plot, "log": log_box, "timer": timer, "launched": launched,
+            **{("freeze" if k == "freeze_backbone" else k): c for k, c in knobs.items()}}
