@@ -12,6 +12,8 @@ from PIL import Image
 from core.checkpoint import CheckpointStore
 from core.data import load_images, write_sample_zip
 from core.evaluate import SAMPLE_NAME
+from core.explain import feature_maps, stage_overview
+from core.predict import preprocess
 from demo import explore, inside, live, ui
 from demo.common import AppContext
 from tests.fixtures import shape_image
@@ -187,6 +189,47 @@ def test_feature_maps_are_tiles_of_the_most_active_channels(ctx, model, awkward_
     assert tiles[0][0].shape == (inside.TILE, inside.TILE, 3) and tiles[0][1].startswith(f"#{channels[0]} ")
     assert inside.feature_map_tiles(ctx, None, model, "stage1")[2].startswith("Pick a photo")
     assert "not an image" in inside.feature_map_tiles(ctx, str(awkward_files / "notes.pdf"), model, "stage1")[2]
+
+
+def test_the_chosen_channel_is_always_among_the_feature_maps(ctx, model, awkward_files, monkeypatch):
+    monkeypatch.setattr(inside, "FEATURE_MAPS", 4)  # fewer places than channels: the chosen one may not be on top
+    photo = str(awkward_files / "photo.png")
+    _, every, _ = inside.feature_map_tiles(ctx, photo, model, "stage2", None)
+    assert len(every) == 4
+    ckpt = ctx.checkpoint(model)
+    order = [m.channel for m in feature_maps(ckpt, preprocess(photo, ckpt).tensor, "stage2", 99)]
+    quiet = order[-1]  # the least active channel
+    tiles, channels, _ = inside.feature_map_tiles(ctx, photo, model, "stage2", quiet)
+    assert channels == order[:3] + [quiet] and tiles[-1][1].startswith(f"★ #{quiet} ")
+    tiles, channels, _ = inside.feature_map_tiles(ctx, photo, model, "stage2", order[1])  # already shown: kept
+    assert channels == order[:4] and tiles[1][1].startswith(f"★ #{order[1]} ")
+
+
+def test_overview_shows_the_photo_through_every_stage(ctx, model, awkward_files):
+    photo = str(awkward_files / "photo.png")
+    picture, layout, msg = inside.overview(ctx, photo, model)
+    ckpt = ctx.checkpoint(model)
+    stages = stage_overview(ckpt, preprocess(photo, ckpt).tensor, inside.OVERVIEW_MAPS)
+    assert msg == "" and picture.dtype == np.uint8 and picture.ndim == 3
+    assert layout["stages"] == [None, "stem", "stage1", "stage2", "stage3"]  # the input, then every conv stage
+    assert [s.shape for s in stages] == [(8, 32, 32), (8, 16, 16), (16, 8, 8), (16, 4, 4)]  # TINY_ARCH at 32 px
+    assert layout["channels"][1:] == [[m.channel for m in s.maps] for s in stages]
+    assert all(len(c) == inside.OVERVIEW_MAPS for c in layout["channels"][1:])
+    grid = layout["grid"]
+    step_x, step_y = grid["width"] / grid["cols"], grid["height"] / grid["rows"]
+    for row, s in enumerate(stages, start=1):
+        for col in (0, inside.OVERVIEW_MAPS - 1):
+            x = grid["left"] + col * step_x + inside.OVERVIEW_TILE / 2
+            y = grid["top"] + row * step_y + inside.OVERVIEW_TILE / 2
+            assert inside.overview_pick(layout, x, y) == (s.name, s.maps[col].channel)
+            tile = picture[int(y) - 10:int(y) + 10, int(x) - 10:int(x) + 10]
+            assert (tile != 255).any()  # a map is drawn where a click picks it
+        name_x = 20  # the stage's name and shape, left of its maps
+        assert inside.overview_pick(layout, name_x, grid["top"] + (row + 0.5) * step_y) == (s.name, None)
+    assert inside.overview_pick(layout, grid["left"] + 5, grid["top"] + 5) is None  # the input row
+    assert inside.overview_pick(layout, 5, 5) is None and inside.overview_pick({}, 5, 5) is None
+    assert inside.overview(ctx, None, model)[0] is None
+    assert "not an image" in inside.overview(ctx, str(awkward_files / "notes.pdf"), model)[2]
 
 
 def test_first_layer_filters_are_shown_as_patches(ctx, model):
