@@ -301,6 +301,13 @@ def _trains_batch_norm(model: nn.Module, frozen: list[str]) -> bool:
                for name, stage in model.named_children() if name not in frozen for m in stage.modules())
 
 
+def is_better(val_acc: float, val_loss: float, best: dict) -> bool:
+    """Whether an epoch beats the best so far ({"val_acc", "val_loss"}). A tie goes to the lower validation loss: on a
+    few snapshots the accuracy reaches 100% within an epoch or two, and keeping the first such epoch would ship a head
+    that has hardly learned."""
+    return val_acc > best["val_acc"] or (val_acc == best["val_acc"] and val_loss < best.get("val_loss", math.inf))
+
+
 def _set_train_mode(model: nn.Module, frozen: list[str]) -> None:
     """Train mode, but frozen stages keep their BatchNorm statistics (few images would ruin them)."""
     model.train()
@@ -531,9 +538,9 @@ def train(
                "mean_abs_weight": mean_abs_weight(penalised), "seconds": round(time.time() - start_time, 1)}
         history.append(row)
         report({"event": "epoch", **row, "epochs": cfg.epochs})
-        improved = val_acc > best["val_acc"]
+        improved = is_better(val_acc, val_loss, best)
         if improved:
-            best = {"val_acc": val_acc, "epoch": epoch + 1}
+            best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1}
         if rank == 0:
             if improved or not output_dir.exists():
                 _save(output_dir, model, config, history, best, start_time)

@@ -172,6 +172,16 @@ def test_score_cam_warns_that_it_is_slow():
     assert len(caught) == 1 and "Score-CAM" in str(caught[0].message)
 
 
+def test_score_cam_moves_a_progress_bar_and_says_how_long_is_left(ctx, tiny_checkpoint):
+    calls = []
+    photo = np.asarray(shape_image("circle", 32, np.random.default_rng(0)))
+    top, heat, caption, *_ = explore.explore(ctx, photo, tiny_checkpoint.name, "scorecam",
+                                             progress=lambda share, desc: calls.append((share, desc)))
+    assert top and heat is not None and "Score-CAM" in caption
+    assert calls and calls[-1][0] == 1.0 and all("s left" in desc for _, desc in calls)
+    assert [share for share, _ in calls] == sorted(share for share, _ in calls)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Inside the CNN
 

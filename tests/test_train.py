@@ -260,3 +260,11 @@ def test_the_card_command_uses_the_defaults_the_trainer_passes(tiny_checkpoint):
     assert "--epochs 8" in command and "--optimizer adam" in command
     assert train_command("shapes-resnet", config, defaults=config["recipe"]) == (
         f"python -m core.train --data {config['recipe']['data']} --output-dir checkpoints/shapes-resnet")
+
+
+def test_an_epoch_that_ties_the_best_accuracy_wins_with_a_lower_loss():
+    from core.train import is_better
+
+    best = {"val_acc": 1.0, "val_loss": 0.6, "epoch": 2}
+    assert is_better(1.0, 0.2, best) and not is_better(1.0, 0.7, best) and not is_better(0.9, 0.1, best)
+    assert is_better(0.5, 9.0, {"val_acc": -1.0, "epoch": 0})  # the first epoch, and resume files without a loss
