@@ -5,15 +5,24 @@ README's pictures), else to the test's temporary folder, so a test run never cha
 
 The checkpoints are the repository's own when there are any (so the screenshots show real models), else
 the tiny test model; WTCS_SCREENSHOT_CHECKPOINTS picks another folder. Assertions hold for any model.
+
+Upload & explore also keeps working after a model switch and a click on a validation image when the app's cache is
+where it is by default, under the home folder (outside the working and temporary folders Gradio serves on its own).
 """
 
+import json
 import os
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from core.checkpoint import CHECKPOINTS_DIR, list_checkpoints
+from core.data import load_train_val, write_sample_zip
+from core.evaluate import SAMPLE_NAME
 from tests.browser_support import browser_page, needs_chromium, open_tab, running_app, start_webcam
+from tests.fixtures import SHAPE_CLASSES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
@@ -84,3 +93,63 @@ def test_a_visitor_uploads_a_photo_streams_the_camera_and_looks_inside(tiny_chec
             # the Error analysis tab loads its figures when opened: wait until nothing shows "processing"
             page.wait_for_function("!document.body.innerText.includes('processing |')", timeout=90_000)
             shot(page, name, tmp_path)
+
+
+def two_models_with_samples(tiny_checkpoint: Path, shapes_dir: Path, root: Path) -> Path:
+    """Two copies of the tiny model, each with its validation images bundled (eval_sample.zip): shapes-a knows the
+    shapes by their names, shapes-b by others (ball, plus, box, wedge), so its class menu tells the two apart."""
+    _, val = load_train_val(shapes_dir, 0.25, 0)
+    a = shutil.copytree(tiny_checkpoint, root / "shapes-a")
+    write_sample_zip(val, a / SAMPLE_NAME)
+    b = shutil.copytree(tiny_checkpoint, root / "shapes-b")
+    renamed = dict(zip(SHAPE_CLASSES, ("ball", "plus", "box", "wedge"), strict=True))
+    config = json.loads((b / "config.json").read_text())
+    config["classes"] = [renamed[c] for c in config["classes"]]
+    (b / "config.json").write_text(json.dumps(config))
+    write_sample_zip(replace(val, classes=[renamed[c] for c in val.classes]), b / SAMPLE_NAME)
+    return root
+
+
+def menu_options(page, elem_id: str) -> list[str]:
+    """The options of the Gradio dropdown ``#elem_id`` (opened, read, closed)."""
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    options = page.locator(f"#{box.get_attribute('aria-controls')}").get_by_role("option")
+    options.first.wait_for()
+    texts = [t.strip() for t in options.all_inner_texts()]
+    page.keyboard.press("Escape")
+    return texts
+
+
+def test_explore_after_a_model_switch_and_a_gallery_click_with_the_cache_under_home(tiny_checkpoint, shapes_dir,
+                                                                                   tmp_path, monkeypatch):
+    models = two_models_with_samples(tiny_checkpoint, shapes_dir, tmp_path / "checkpoints")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("WTCS_CACHE_DIR", raising=False)  # the default place: ~/.cache/what-the-cnn-sees
+    secret = home / "private.jpg"
+    shutil.copy(PHOTO, secret)
+    with running_app(models, runs_dir=tmp_path / "runs") as url, browser_page(url) as page:
+        open_tab(page, "Upload & explore")
+        assert "circle" in menu_options(page, "explore-target")
+        # switch to the other model: its classes in the menu, its validation images in the gallery
+        box = page.locator("#model-select input")
+        box.click()
+        page.locator(f"#{box.get_attribute('aria-controls')}").get_by_role("option").filter(has_text="shapes-b").click()
+        page.wait_for_function("document.querySelector('#explore-samples img')?.src.includes('what-the-cnn-sees')")
+        for _ in range(60):  # the class menu follows the model (one event after the switch)
+            options = menu_options(page, "explore-target")
+            if "ball" in options:
+                break
+            page.wait_for_timeout(500)
+        assert "ball" in options and "circle" not in options, options
+        page.locator("#explore-samples .thumbnail-item").first.click()
+        page.wait_for_function("document.querySelector('#explore-image img')?.src.includes('what-the-cnn-sees')")
+        page.wait_for_function("document.querySelector('#explore-caption').innerText.includes('shapes-b')")
+        page.wait_for_function("document.querySelector('#explore-heatmap img')?.naturalWidth > 0")  # 32 px images
+        assert any(c in label_text(page, "explore-label") for c in ("ball", "plus", "box", "wedge"))
+        assert page.get_by_text("Error", exact=True).count() == 0  # Gradio's badge on a failed output
+        assert page.locator(".toast-body.error").count() == 0
+        # the app serves its own cache, not the rest of the home folder
+        assert page.request.get(f"{url}gradio_api/file={secret}").status == 403
