@@ -143,7 +143,7 @@ def test_bad_inputs_through_the_api_get_messages_and_the_app_still_serves(tiny_c
             knobs = dict(name='"bad"', base='""', arch='"resnet"', dataset='"@uploaded"', upload="null",
                          optimizer='"sgd"', lr="0.1", schedule='"onecycle"', batch_size="16", epochs="1", wd="0.0005",
                          dropout='"the model\'s own"', smoothing="0", augment='["flip"]', freeze="false",
-                         early_stop="0", max_minutes="1")
+                         early_stop="0", max_minutes="1", l1="0")
             knobs.update(kw)
             return lambda: raw_call(url, "start_training", "[" + ", ".join(knobs.values()) + "]")
 
@@ -180,6 +180,8 @@ def test_bad_inputs_through_the_api_get_messages_and_the_app_still_serves(tiny_c
             ("train with a word for weight decay", start(wd="abc"), "must be a finite number"),
             ("train with smoothing NaN", raw_start(smoothing="NaN"), "must be a finite number"),
             ("train for Infinity minutes", raw_start(max_minutes="Infinity"), "must be a finite number"),
+            ("train with L1 NaN", raw_start(l1="NaN"), "must be a finite number"),
+            ("train with a negative L1", start(l1=-1), "L1 regularisation must be in"),
             ("train at learning rate 'NaN' (a string)", start(lr="NaN"), "must be a finite number"),
             ("train at batch size -3", start(batch_size=-3), "batch size must be between"),
             ("train for 0 epochs", start(epochs=0), "epochs must be at least 1"),
