@@ -5,7 +5,8 @@ starts the stream; the stream pauses while its tab, or the browser tab, is hidde
 resumes when it is shown again; a listener chained with demo.live.then_show_live lands on the Live tab, camera running.
 
 The checkpoints are the repository's own when there are any (real class names, as a visitor sees them), else the tiny
-test model. WTCS_SCREENSHOT_DIR=docs writes the README's Live pictures at both sizes (docs/live-1920.png, live-1366.png).
+test model. WTCS_SCREENSHOT_DIR=docs writes the kiosk pictures at both sizes (docs/live-1920.png, live-1366.png,
+explore-1920.png, explore-1366.png).
 """
 
 import os
@@ -131,6 +132,7 @@ def test_live_and_explore_fit_one_kiosk_screen_at_both_sizes(checkpoints, tmp_pa
                 assert beside["x"] >= photo["x"] + photo["width"] - 1 and beside["y"] < photo["y"] + photo["height"]
             controls = page.locator("#explore-method").bounding_box()
             assert controls["y"] >= photo["y"] + photo["height"] - 1  # the controls come after the answer
+            screenshot(page, f"explore-{width}", tmp_path)
 
 
 def test_one_click_starts_the_camera_and_a_hidden_tab_pauses_it(checkpoints, answered_frames, tmp_path,
