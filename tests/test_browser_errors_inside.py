@@ -1,8 +1,11 @@
-"""Browser tests of the clickable pictures: a click on a confusion-matrix cell opens that cell's images, and a click
-on the Inside tab's overview opens that stage and channel in the detailed views."""
+"""Browser tests of the clickable pictures: a click on a confusion-matrix cell opens that cell's images (and Compare
+offers only the models with the same classes), and a click on the Inside tab's overview opens that stage and channel in
+the detailed views."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -45,8 +48,17 @@ def test_a_click_on_a_confusion_matrix_cell_shows_that_cells_images(sampled_chec
     x = cells["left"] + (p + 0.5) * cells["width"] / cells["cols"]
     y = cells["top"] + (t + 0.5) * cells["height"] / cells["rows"]
 
-    with running_app(sampled_checkpoint.parent, runs_dir=tmp_path / "runs") as url, \
-            browser_page(url, timeout_ms=WAIT_MS) as page:
+    models = tmp_path / "models"  # the model, a copy with the same classes, and one with other classes
+    shutil.copytree(sampled_checkpoint, models / sampled_checkpoint.name)
+    shutil.copytree(sampled_checkpoint, models / "same-classes")
+    shutil.copytree(sampled_checkpoint, models / "other-classes")
+    config = json.loads((models / "other-classes" / "config.json").read_text())
+    config["classes"] = [f"digit {i}" for i in range(len(config["classes"]))]
+    (models / "other-classes" / "config.json").write_text(json.dumps(config))
+
+    with running_app(models, runs_dir=tmp_path / "runs") as url, browser_page(url, timeout_ms=WAIT_MS) as page:
+        page.locator("#model-select input").click()
+        page.get_by_role("option", name=sampled_checkpoint.name).first.click()
         open_tab(page, "Error analysis")
         page.locator("#errors-status").get_by_text("bundled evaluation sample").wait_for()
         page.wait_for_function("document.querySelector('#errors-confusion img')?.naturalWidth > 0")
@@ -66,6 +78,14 @@ def test_a_click_on_a_confusion_matrix_cell_shows_that_cells_images(sampled_chec
         click_picture_at(page, "errors-confusion", 2, 2)
         page.wait_for_timeout(500)
         assert page.locator("#errors-true input").input_value() == true
+
+        # Compare offers the model with the same classes, not the one with other classes (nor the model itself)
+        page.get_by_text("Compare with another model").click()
+        page.locator("#errors-other input").click()
+        offered = page.get_by_role("option").all_inner_texts()
+        page.keyboard.press("Escape")
+        assert any("same-classes" in o for o in offered), offered
+        assert not any("other-classes" in o or sampled_checkpoint.name in o for o in offered), offered
 
 
 @needs_chromium
