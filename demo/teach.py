@@ -283,7 +283,7 @@ def build(ctx: AppContext, jobs: JobManager, session: gr.State, launched: gr.Sta
                             removes.append(gr.Button("Remove", size="sm", variant="secondary", min_width=60,
                                                      elem_id=f"teach-remove-{i}"))
                         galleries.append(gr.Gallery(show_label=False, columns=6, height=120, allow_preview=False,
-                                                    format="jpeg", elem_id=f"teach-gallery-{i}"))
+                                                    fit_columns=False, format="jpeg", elem_id=f"teach-gallery-{i}"))
                     cards.append(card)
                 add_class = gr.Button(f"+ Add a class (up to {MAX_CLASSES})", size="sm", elem_id="teach-add")
                 with gr.Row(equal_height=True):
@@ -318,7 +318,10 @@ def build(ctx: AppContext, jobs: JobManager, session: gr.State, launched: gr.Sta
             store = capture_store(ctx, key)
         except UserError:
             return [gr.skip()] * (len(card_outputs) + 1)
-        return class_cards(store) + [gr.Dropdown(choices=made_choices(ctx), value=own_newest(ctx, key))]
+        taught_update = gr.Dropdown(choices=made_choices(ctx), value=own_newest(ctx, key))
+        if not store.classes():  # a new browser: the cards as built (and whatever was typed into them meanwhile)
+            return [gr.skip()] * len(card_outputs) + [taught_update]
+        return class_cards(store) + [taught_update]
 
     root = gr.context.Context.root_block
     if root is not None:
@@ -331,16 +334,17 @@ def build(ctx: AppContext, jobs: JobManager, session: gr.State, launched: gr.Sta
     names_changed = []  # the events that (re)name classes, for a follow-up elsewhere (the lab's dataset menu)
 
     def on_names(key, *boxes):
+        """Name the classes as the cards say. Nothing is sent back: what a visitor is typing is never overwritten
+        (an earlier box's answer may arrive after the next box was typed in); every later action names them again."""
         try:
-            store = synced_store(ctx, key, list(boxes))
+            synced_store(ctx, key, list(boxes))
         except UserError as err:
             warn(err)
-            return [gr.skip()] * len(card_outputs)
-        return class_cards(store)
 
-    for box in names:
-        names_changed.append(gr.on([box.submit, box.blur], on_names, inputs=[session, *names], outputs=card_outputs,
-                                   show_progress="hidden", api_visibility="private"))
+    for box in names:  # one at a time, in the order they were left
+        names_changed.append(gr.on([box.submit, box.blur], on_names, inputs=[session, *names],
+                                   show_progress="hidden", concurrency_id="teach-names", concurrency_limit=1,
+                                   api_visibility="private"))
 
     def on_set_names(key, text):
         try:
@@ -496,7 +500,7 @@ def build(ctx: AppContext, jobs: JobManager, session: gr.State, launched: gr.Sta
     camera.stream(on_frame, inputs=[session, camera, recording, last_auto, taught, bars_state],
                   outputs=[latest, last_auto, verdict, bars, bars_state, *galleries, *counts],
                   stream_every=STREAM_EVERY, time_limit=600, concurrency_limit=2, concurrency_id="teach-camera",
-                  show_progress="hidden", api_visibility="private")
+                  show_progress="hidden", show_progress_on=[], api_visibility="private")  # no timer on the cards
 
     def on_model(model):
         return (gr.skip(), gr.skip()) if model else (NO_MODEL_YET, {})
@@ -512,9 +516,9 @@ def build(ctx: AppContext, jobs: JobManager, session: gr.State, launched: gr.Sta
             return gr.skip()
 
     # the names as the cards show them first (a name typed just before the click), then the job
-    teach.click(on_names, inputs=[session, *names], outputs=card_outputs, show_progress="hidden",
-                api_visibility="private").then(on_teach, inputs=[session, ctx.model, teach_name, finetune],
-                                               outputs=launched, api_name="teach")
+    teach.click(on_names, inputs=[session, *names], show_progress="hidden", concurrency_id="teach-names",
+                concurrency_limit=1, api_visibility="private").then(
+        on_teach, inputs=[session, ctx.model, teach_name, finetune], outputs=launched, api_name="teach")
 
     def on_export(key):
         try:
