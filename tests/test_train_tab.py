@@ -224,9 +224,10 @@ def test_the_lab_fine_tunes_a_trained_network_with_small_rates_unless_told_other
     tuned = lab_config("checkpoints/imagenet-mobilenetv2", "resnet", "data", LabSettings())
     typed = lab_config("checkpoints/imagenet-mobilenetv2", "resnet", "data", LabSettings(lr=0.05))
     assert scratch.lr == OPTIMIZER_LR["sgd"] and scratch.backbone_lr_scale == 1.0
-    assert tuned.lr == pytest.approx(OPTIMIZER_LR["sgd"] / 10) and tuned.backbone_lr_scale == pytest.approx(0.1)
+    assert tuned.lr == pytest.approx(OPTIMIZER_LR["sgd"] / 20) and tuned.backbone_lr_scale == pytest.approx(0.1)
     assert typed.lr == 0.05 and typed.backbone_lr_scale == pytest.approx(0.1)
     assert tuned.l1 == 0 and lab_config(None, "resnet", "data", LabSettings(l1=1e-5)).l1 == 1e-5
+    assert tuned.label_smoothing == pytest.approx(0.1)  # as the shipped models were trained
 
 
 # ---------------------------------------------------------------------------------------------------------------
