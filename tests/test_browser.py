@@ -1,5 +1,6 @@
 """A real browser (Debian's Chromium, headless, via Playwright) uses the app like a visitor: uploads a photo,
-sees a label and a heatmap, streams Chromium's synthetic webcam, freezes a frame, and looks inside the CNN.
+sees a label and a heatmap (and Score-CAM's progress bar), streams Chromium's synthetic webcam, freezes a frame, and
+looks inside the CNN.
 Screenshots of every tab go to WTCS_SCREENSHOT_DIR when it is set (``WTCS_SCREENSHOT_DIR=docs`` refreshes the
 README's pictures), else to the test's temporary folder, so a test run never changes the repository.
 
@@ -63,6 +64,21 @@ def test_a_visitor_uploads_a_photo_streams_the_camera_and_looks_inside(tiny_chec
         page.wait_for_function("document.querySelector('#explore-heatmap img')?.naturalWidth >= 100")
         assert "Grad-CAM" in page.locator("#explore-caption").inner_text()
         shot(page, "explore", tmp_path)
+
+        # Score-CAM, the slow method: a warning when chosen, then a progress bar counting channels and seconds left
+        page.evaluate("""() => { window.scorecamProgress = [];
+            const pattern = /Score-CAM, \\d+ of \\d+ channels, about \\d+ s left/;
+            new MutationObserver(() => { const m = document.body.innerText.match(pattern);
+                if (m) window.scorecamProgress.push(m[0]); })
+              .observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
+        page.locator("#explore-method input").click()
+        page.get_by_role("option", name="Score-CAM").click()
+        page.get_by_text("Score-CAM runs the network once for each").first.wait_for()
+        page.wait_for_function("document.querySelector('#explore-caption').innerText.includes('Score-CAM')")
+        assert page.evaluate("() => window.scorecamProgress.length") > 0
+        page.locator("#explore-method input").click()
+        page.get_by_role("option", name="Grad-CAM", exact=True).click()
+        page.wait_for_function("!document.querySelector('#explore-caption').innerText.includes('Score-CAM')")
 
         # Inside the CNN: the stages table and feature maps of the same photo.
         open_tab(page, "Inside the CNN")
