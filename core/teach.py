@@ -101,14 +101,7 @@ class CaptureStore:
         names = parse_class_names(names)
         with self._lock:
             self.root.mkdir(parents=True, exist_ok=True)
-            for d in self.root.iterdir():
-                if d.is_dir() and d.name not in names:
-                    shutil.rmtree(d, ignore_errors=True)
-            for n in names:
-                (self.root / n).mkdir(exist_ok=True)
-            tmp = self.root / "classes.json.tmp"
-            tmp.write_text(json.dumps(names))
-            tmp.replace(self.root / "classes.json")
+            self._settle(names)
         return names
 
     def rename_classes(self, names: str | list[str]) -> list[str]:
@@ -128,15 +121,19 @@ class CaptureStore:
                     shutil.rmtree(dest)
                 if (self.root / f".rename-{i}").is_dir():
                     (self.root / f".rename-{i}").replace(dest)
-            for d in self.root.iterdir():
-                if d.is_dir() and d.name not in names:
-                    shutil.rmtree(d, ignore_errors=True)
-            for n in names:
-                (self.root / n).mkdir(exist_ok=True)
-            tmp = self.root / "classes.json.tmp"
-            tmp.write_text(json.dumps(names))
-            tmp.replace(self.root / "classes.json")
+            self._settle(names)
         return names
+
+    def _settle(self, names: list[str]) -> None:
+        """(Under the lock.) A folder for each of ``names``, none for any other class, and ``names`` as the order."""
+        for d in self.root.iterdir():
+            if d.is_dir() and d.name not in names:
+                shutil.rmtree(d, ignore_errors=True)
+        for n in names:
+            (self.root / n).mkdir(exist_ok=True)
+        tmp = self.root / "classes.json.tmp"
+        tmp.write_text(json.dumps(names))
+        tmp.replace(self.root / "classes.json")
 
     def files(self, name: str) -> list[Path]:
         """The snapshot files of class ``name``, oldest first (empty for an unknown class)."""
