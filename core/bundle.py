@@ -23,6 +23,7 @@ from core.errors import ConfigError, UserError
 from core.evaluate import SAMPLE_NAME, build_eval_cache, default_tta, measure_validation
 from core.explain import CHANNEL_INDEX_FILE, channel_index
 from core.report import model_card, train_command
+from core.wise import store_mix
 
 
 def write_eval_sample(checkpoint_dir: str | Path, per_class: int, seed: int = 0, data: str | None = None,
@@ -129,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
                            help="store the weights as int4 in groups of 32 (4.5 bits a weight) and re-measure")
     parser.add_argument("--int4-from", default=None, metavar="LAYER",
                         help="with --int4: the layers before this one (e.g. stage3) stay int8")
+    parser.add_argument("--wise", type=float, default=None, metavar="ALPHA",
+                        help="first mix the fine-tuned weights with those of the network they started from: ALPHA of "
+                             "the fine-tuned, the rest pretrained (core.wise), and re-measure")
     args = parser.parse_args(argv)
     if args.int4_from and not args.int4:
         print("error: --int4-from goes with --int4", file=sys.stderr)
@@ -136,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.promote:
             promote(args.promote, args.checkpoint)
+        if args.wise is not None:
+            val = store_mix(args.checkpoint, args.wise, args.data)
+            print(f"mixed {args.wise:g} fine-tuned with {1 - args.wise:g} pretrained: validation top-1 {100 * val['top1']:.2f}%")
         if args.int8 or args.int4 or args.float16:
             fmt = INT8 if args.int8 else FLOAT16 if args.float16 else INT4
             val = store_quantized(args.checkpoint, fmt, args.data, args.int4_from)

@@ -170,7 +170,7 @@ def reproduce_commands(name: str, config: dict, metrics: dict, defaults: dict | 
         store = ""  # the ensemble command has stored the weights in their format already
     else:
         commands = _commands(name, config, f"checkpoints/{name}", defaults, set())
-        store = _weight_format_options(config)
+        store = (f" --wise {config['wise']['alpha']:g}" if config.get("wise") else "") + _weight_format_options(config)
     if per_class:
         commands.append(f"python -m core.bundle checkpoints/{name} --per-class {per_class}{store}")
     elif store:
@@ -209,6 +209,17 @@ def _ensemble_reproduce(name: str, config: dict, metrics: dict, defaults: dict |
         f"Training time on 2 CPU cores (shared with other work while it ran): "
         f"{metrics.get('train_seconds', 0) / 60:.1f} minutes for all members. The curves below are member 1's.",
     ]
+
+
+def _wise_note(config: dict, metrics: dict) -> list[str]:
+    """The card's line on weights mixed with the pretrained network's (core.wise); none for other checkpoints."""
+    wise = config.get("wise")
+    if not wise:
+        return []
+    alpha, alone = float(wise["alpha"]), (metrics.get("val_finetuned") or {}).get("top1")
+    return ["", f"The weights are {alpha:g} x the fine-tuned network's + {1 - alpha:g} x those of `{wise.get('init_from')}` "
+                "(its classifier's rows for these classes): a mix that keeps more of what the pretrained network knew "
+                f"(`python -m core.wise`). The fine-tuned network alone: {_pct(alone)} validation top-1."]
 
 
 def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = None) -> str:
@@ -259,6 +270,7 @@ def model_card(name: str, config: dict, metrics: dict, defaults: dict | None = N
         + (" in all; the last stage " if stages else ", ")
         + f"{metrics.get('epochs_run', '?')} epochs (best epoch {metrics.get('best_epoch', '?')})"
         + (f", stopped by {metrics['stopped_early']}" if metrics.get("stopped_early") else "") + ".",
+        *_wise_note(config, metrics),
     ]
     lines += [
         "",

@@ -216,10 +216,7 @@ def _build_model(cfg: TrainConfig, train_set: ImageSet) -> tuple[nn.Module, dict
     model = members(base.model)[0]  # an ensemble is fine-tuned from its first network (config's arch is that one's)
     kwargs = dict(base.config.get("arch_kwargs", {}))
     if train_set.classes != base.classes:  # a new head for the new class list
-        head = model.head if hasattr(model, "head") else list(model.children())[-1]
-        linear_index = max(i for i, m in enumerate(head) if isinstance(m, nn.Linear))
-        old = head[linear_index]
-        head[linear_index] = new_head(old, base.classes, train_set.classes)
+        replace_head(model, base.classes, train_set.classes)
     if cfg.dropout is not None:
         for m in model.modules():
             if isinstance(m, nn.Dropout):
@@ -254,6 +251,15 @@ def new_head(old: nn.Linear, old_classes: list[str], classes: list[str]) -> nn.L
                 if old.bias is not None:
                     head.bias[i] = old.bias[j]
     return head
+
+
+def replace_head(model: nn.Module, old_classes: list[str], classes: list[str]) -> nn.Linear:
+    """Give ``model`` (trained for ``old_classes``) a classifier for ``classes`` in place, made by ``new_head``;
+    returns it."""
+    head = model.head if hasattr(model, "head") else list(model.children())[-1]
+    linear_index = max(i for i, m in enumerate(head) if isinstance(m, nn.Linear))
+    head[linear_index] = new_head(head[linear_index], old_classes, classes)
+    return head[linear_index]
 
 
 def frozen_stages(model: nn.Module, cfg: TrainConfig) -> list[str]:
