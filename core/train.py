@@ -314,6 +314,14 @@ def is_better(val_acc: float, val_loss: float, best: dict) -> bool:
     return val_acc > best["val_acc"] or (val_acc == best["val_acc"] and val_loss < best.get("val_loss", math.inf))
 
 
+def _next_epoch_past(history: list[dict], elapsed: float, max_minutes: float) -> bool:
+    """Whether another epoch, as long as the last one was (training and validation), would end past the time limit."""
+    if not history:
+        return False
+    last = history[-1]["seconds"] - (history[-2]["seconds"] if len(history) > 1 else 0.0)
+    return elapsed + last > max_minutes * 60
+
+
 def _set_train_mode(model: nn.Module, frozen: list[str]) -> None:
     """Train mode, but frozen stages keep their BatchNorm statistics (few images would ruin them)."""
     model.train()
@@ -456,7 +464,12 @@ def train(
     features = (_frozen_features(model, train_set.images, mean, std, mirror="flip" in augments)
                 if _head_only(model, frozen, augments, cfg, soft_labels, world) else None)
     forward = model.head if features is not None else train_model
+    # and each epoch's validation runs the head alone on the validation images' features, also computed once
+    val_features = _frozen_features(model, val_set.images, mean, std, mirror=False)[0] if features is not None else None
     for epoch in range(first_epoch, cfg.epochs):
+        if cfg.max_minutes and _any_rank(_next_epoch_past(history, time.time() - start_time, cfg.max_minutes), world):
+            stopped = "time limit"  # at an epoch's end, where --resume goes on, rather than inside one that cannot end
+            break
         _set_train_mode(model, frozen)
         perm = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
         size = progressive_size(epoch, cfg.epochs, cfg.progressive, train_set.input_size)
@@ -536,7 +549,12 @@ def train(
             lookahead.update(model, decay=1.0)
 
         # -- validate (every rank computes the same figures; rank 0 writes)
-        val_logits = predict_logits(model, val_set.images, mean, std, autocast=use_bf16)
+        if val_features is not None:
+            model.head.eval()
+            with torch.no_grad():
+                val_logits = model.head(val_features).float()
+        else:
+            val_logits = predict_logits(model, val_set.images, mean, std, autocast=use_bf16)
         val_loss = float(nn.functional.cross_entropy(val_logits, val_set.labels))
         val_acc = float((val_logits.argmax(1) == val_set.labels).float().mean())
         row = {"epoch": epoch + 1, "train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
@@ -775,7 +793,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distill", type=float, default=d.distill, help="the teacher's share of each training target (0..1)")
     p.add_argument("--max-minutes", type=float, default=d.max_minutes,
                    help="stop after this many minutes of wall clock in all (loading the data, a teacher's labelling and "
-                        "earlier parts of a resumed run included); --resume continues from there")
+                        "earlier parts of a resumed run included), and start no epoch that would end past them; "
+                        "--resume continues from there")
     p.add_argument("--early-stop", type=int, default=d.early_stop, metavar="PATIENCE")
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--no-bf16", dest="bf16", action="store_false", default=None)

@@ -78,7 +78,7 @@ def test_freeze_names_the_stages_when_given_one_the_network_lacks(tiny_mobilenet
         train(cfg)
 
 
-def test_head_only_training_runs_the_backbone_once_per_image_and_mirror(tiny_mobilenet, shapes_dir, tmp_path, monkeypatch):
+def test_head_only_training_runs_the_backbone_once_per_image_mirror_and_validation_image(tiny_mobilenet, shapes_dir, tmp_path, monkeypatch):
     calls = []
     real = core.train._frozen_features
     monkeypatch.setattr(core.train, "_frozen_features", lambda *a, **k: calls.append(k) or real(*a, **k))
@@ -86,8 +86,12 @@ def test_head_only_training_runs_the_backbone_once_per_image_and_mirror(tiny_mob
                       freeze_backbone=True, augment="flip", epochs=3, batch_size=8, optimizer="adam", lr=3e-2, tta=0,
                       val_fraction=0.25, calibrate=False)
     train(cfg)
-    assert calls == [{"mirror": True}]
+    assert calls == [{"mirror": True}, {"mirror": False}]  # training images with their mirrors, validation images
     ckpt = load_checkpoint(tmp_path / "head")
+    # each epoch's figures, from the validation features, are those of the whole network run on the images
+    best = ckpt.metrics["history"][ckpt.metrics["best_epoch"] - 1]
+    assert best["val_acc"] == pytest.approx(ckpt.metrics["val"]["top1"], abs=1e-6)
+    assert best["val_loss"] == pytest.approx(ckpt.metrics["val"]["nll"], abs=1e-4)
     assert ckpt.temperature == 1.0  # not fitted on the validation images when calibrate is off
     base = load_checkpoint(tiny_mobilenet).model.state_dict()
     state = ckpt.model.state_dict()

@@ -96,6 +96,18 @@ def test_time_limit_stops_cleanly_with_a_valid_checkpoint(shapes_dir, tmp_path):
     assert load_checkpoint(tmp_path / "m").classes == ["circle", "cross", "square", "triangle"]
 
 
+def test_a_time_limit_starts_no_epoch_that_would_end_past_it(shapes_dir, tmp_path, monkeypatch):
+    assert not core.train._next_epoch_past([], 100.0, 1)
+    assert core.train._next_epoch_past([{"seconds": 20.0}, {"seconds": 50.0}], 40.0, 1)  # 40 s + a 30 s epoch > 60 s
+    assert not core.train._next_epoch_past([{"seconds": 20.0}, {"seconds": 50.0}], 25.0, 1)
+    monkeypatch.setattr(core.train, "_next_epoch_past", lambda history, elapsed, limit: len(history) >= 2)
+    result = train(_cfg(shapes_dir, tmp_path / "m", epochs=4, max_minutes=30))
+    assert result.stopped_early == "time limit"
+    assert [h["epoch"] for h in result.metrics["history"]] == [1, 2]
+    state = torch.load(tmp_path / ".m.resume.pt", weights_only=True)
+    assert (state["epoch"], state.get("batch", 0)) == (2, 0)  # --resume goes on with epoch 3
+
+
 @pytest.mark.parametrize("where", ["inside", "end"])  # the limit falls inside the 2nd epoch, or at its last batch
 def test_a_time_limit_resumes_into_the_same_model_as_an_uninterrupted_run(shapes_dir, tmp_path, monkeypatch, where):
     # batches of 12: 7 per epoch, so an epoch does not end on a lookahead update (every 5 steps)
