@@ -9,8 +9,8 @@ through ``core.report.reproduce_commands``), so card, recipe and checkpoint stat
 What a script changes in the card's commands, to run anywhere: the interpreter is ``$PYTHON`` (default ``python``);
 a dataset is named, not given by path, and found in the data folder the script is given (default ``../shared/data``
 beside the repository); pretrained weights come from ``../shared/pretrained`` (or the folder given); and the
-``--max-minutes`` guard each run had is left out (every shipped network ran all its epochs within it), so a slower
-machine trains the same epochs rather than stopping early.
+``--max-minutes`` guard each run had is left out, so a slower machine trains the same epochs rather than stopping
+early, except for a network that did stop at its limit (the script says how many epochs it had then).
 """
 
 from __future__ import annotations
@@ -69,10 +69,12 @@ def _dataset_name(value: str) -> str:
     return Path(value.strip("'")).name
 
 
-def _portable(command: str) -> str:
-    """A card's command as a script line: $PYTHON, datasets by name, no time guard, one option a line."""
+def _portable(command: str, keep_time_limit: bool = False) -> str:
+    """A card's command as a script line: $PYTHON, datasets by name, no time guard (unless ``keep_time_limit``), one
+    option a line."""
     command = re.sub(r"^python -m ", '"$PYTHON" -m ', command)
-    command = re.sub(r" --max-minutes \S+", "", command)
+    if not keep_time_limit:
+        command = re.sub(r" --max-minutes \S+", "", command)
     command = re.sub(r"--(data|sample-data) (\S+)", lambda m: f"--{m.group(1)} {_dataset_name(m.group(2))}", command)
     command = re.sub(re.escape(PRETRAINED) + r"(\S+)", r'"$PRETRAINED/\1"', command)
     return command.replace(" --", " \\\n    --")
@@ -100,7 +102,8 @@ def recipe(folder: Path) -> str:
     name = folder.name
     config = json.loads((folder / "config.json").read_text())
     metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
-    commands = [_portable(c) for c in reproduce_commands(name, config, metrics, per_class=sample_per_class(folder))]
+    limited = metrics.get("stopped_early") == "time limit"  # the time limit decided how many epochs it had
+    commands = [_portable(c, limited) for c in reproduce_commands(name, config, metrics, per_class=sample_per_class(folder))]
     minutes = training_seconds(config, metrics) / 60
     if converted(config):
         where = ['PRETRAINED=$(cd "${1:-$(dirname "$0")/../../shared/pretrained}" && pwd)  # the weights and labels',
@@ -116,6 +119,9 @@ def recipe(folder: Path) -> str:
         f"# Makes checkpoints/{name} again: {_what(name, config)}.",
         f"# Expect {_expectation(metrics)}"
         + (f"; its networks trained for {minutes:.0f} minutes on 2 CPU cores." if minutes else "."),
+        *([f"# Its training stopped at its --max-minutes limit after {metrics.get('epochs_run', '?')} of "
+           f"{(config.get('recipe') or {}).get('epochs', '?')} epochs, so the limit stays: a faster machine fits more."]
+          if limited else []),
         f"# Written by `python -m core.recipes` from checkpoints/{name}: run that again rather than editing this file.",
         f"# Usage: recipes/{name}.sh {usage}; PYTHON=python3.11 picks the interpreter.",
         "set -euo pipefail",

@@ -27,7 +27,9 @@ def test_recipes_run_anywhere():
         text = path.read_text()
         lines = text.splitlines()
         assert lines[0] == "#!/usr/bin/env bash" and "set -euo pipefail" in lines, path
-        assert "PYTHON=${PYTHON:-python}" in lines and "pgrep" not in text and "--max-minutes" not in text, path
+        assert "PYTHON=${PYTHON:-python}" in lines and "pgrep" not in text, path
+        # a time limit stays only where it decided how many epochs the shipped network had, and the script says so
+        assert "--max-minutes" not in text or "stopped at its --max-minutes limit" in text, path
         assert not [line for line in lines[1:] if ABSOLUTE.search(line)], f"{path} holds an absolute path"
         assert subprocess.run(["bash", "-n", str(path)]).returncode == 0, f"{path} is not valid bash"
 
@@ -47,4 +49,10 @@ def test_a_recipe_names_its_data_and_trains_an_ensembles_members_before_combinin
     combine = text.index('"$PYTHON" -m core.ensemble runs/toys runs/toys-seed1')
     assert len(train_runs) == 2 and max(train_runs) < combine and "--int8" in text[combine:]
     assert "87.50%" in text and "4 minutes" in text
+
+    single = save_checkpoint(tmp_path / "toys-single", model, {**config, "members": [], "weight_format": None,
+                                                              "recipe": {**member["recipe"], "epochs": 7}},
+                             {"val": {"top1": 0.875, "n": 40}, "stopped_early": "time limit", "epochs_run": 6})
+    text = recipes.recipe(single)
+    assert "--max-minutes 9" in text and "stopped at its --max-minutes limit after 6 of 7 epochs" in text
     assert json.loads((folder / "config.json").read_text())["members"][1]["source"] == "toys-seed1"
