@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from core.checkpoint import FLOAT16, Checkpoint, load_checkpoint, save_checkpoint
 from core.errors import ConfigError, UserError
 from core.evaluate import default_tta, load_eval_set, measure_validation
 from core.models import members
@@ -78,9 +78,10 @@ def mix(finetuned: dict[str, torch.Tensor], start: dict[str, torch.Tensor], alph
             for k, v in finetuned.items()}
 
 
-def _float_checkpoint(checkpoint_dir: str | Path) -> Checkpoint:
+def unmixed_checkpoint(checkpoint_dir: str | Path) -> Checkpoint:
+    """The checkpoint, loaded, if it can be mixed: float (or float16) weights, not mixed already; ConfigError if not."""
     ckpt = load_checkpoint(checkpoint_dir)
-    if ckpt.config.get("weight_format"):
+    if ckpt.config.get("weight_format") not in (None, FLOAT16):  # float16 is the float weights, rounded once
         raise ConfigError(f"{checkpoint_dir} is stored as {ckpt.config['weight_format']}: mix its float weights (the "
                           "run folder) and store the mix in a smaller format afterwards")
     if ckpt.config.get("wise"):
@@ -94,7 +95,7 @@ def measure(checkpoint_dir: str | Path, alphas: list[float], data: str | None = 
     and as ``python -m core.evaluate`` computes it. The leading stages fine-tuning left fixed are the same in every
     mix, so they run once."""
     alphas = [check_alpha(a) for a in alphas]
-    ckpt = _float_checkpoint(checkpoint_dir)
+    ckpt = unmixed_checkpoint(checkpoint_dir)
     start, own = start_state(ckpt), {k: v.clone() for k, v in ckpt.model.state_dict().items()}
     stages = list(ckpt.model.named_children())
     fixed = 0
@@ -124,10 +125,11 @@ def _run(stages: list[tuple[str, torch.nn.Module]], x: torch.Tensor) -> torch.Te
 
 def store_mix(checkpoint_dir: str | Path, alpha: float, data: str | None = None) -> dict:
     """Replace the checkpoint's weights by the mix with fine-tuned share ``alpha`` and re-measure its validation
-    figures (the fine-tuned network's stay in metrics.json as ``val_finetuned``). Returns the new ``val``."""
+    figures (the fine-tuned network's stay in metrics.json as ``val_finetuned``); float16 weights stay float16.
+    Returns the new ``val``."""
     alpha = check_alpha(alpha)
     checkpoint_dir = Path(checkpoint_dir)
-    ckpt = _float_checkpoint(checkpoint_dir)
+    ckpt = unmixed_checkpoint(checkpoint_dir)
     ckpt.model.load_state_dict(mix(ckpt.model.state_dict(), start_state(ckpt), alpha))
     config = {**ckpt.config, "wise": {"alpha": alpha, "init_from": start_source(ckpt)}}
     metrics = {**ckpt.metrics, "val_finetuned": ckpt.metrics.get("val"),
