@@ -314,12 +314,10 @@ def is_better(val_acc: float, val_loss: float, best: dict) -> bool:
     return val_acc > best["val_acc"] or (val_acc == best["val_acc"] and val_loss < best.get("val_loss", math.inf))
 
 
-def _next_epoch_past(history: list[dict], elapsed: float, max_minutes: float) -> bool:
-    """Whether another epoch, as long as the last one was (training and validation), would end past the time limit."""
-    if not history:
-        return False
-    last = history[-1]["seconds"] - (history[-2]["seconds"] if len(history) > 1 else 0.0)
-    return elapsed + last > max_minutes * 60
+def _next_epoch_past(epoch_seconds: float | None, elapsed: float, max_minutes: float) -> bool:
+    """Whether another epoch as long as the last one (``epoch_seconds``, None before one has run) would end past the
+    time limit."""
+    return epoch_seconds is not None and elapsed + epoch_seconds > max_minutes * 60
 
 
 def _set_train_mode(model: nn.Module, frozen: list[str]) -> None:
@@ -466,10 +464,13 @@ def train(
     forward = model.head if features is not None else train_model
     # and each epoch's validation runs the head alone on the validation images' features, also computed once
     val_features = _frozen_features(model, val_set.images, mean, std, mirror=False)[0] if features is not None else None
+    # how long an epoch takes (training and validation; a resumed run starts from the last two rows' difference)
+    epoch_seconds = history[-1]["seconds"] - history[-2]["seconds"] if len(history) > 1 else None
     for epoch in range(first_epoch, cfg.epochs):
-        if cfg.max_minutes and _any_rank(_next_epoch_past(history, time.time() - start_time, cfg.max_minutes), world):
+        if cfg.max_minutes and _any_rank(_next_epoch_past(epoch_seconds, time.time() - start_time, cfg.max_minutes), world):
             stopped = "time limit"  # at an epoch's end, where --resume goes on, rather than inside one that cannot end
             break
+        epoch_start = time.time()
         _set_train_mode(model, frozen)
         perm = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
         size = progressive_size(epoch, cfg.epochs, cfg.progressive, train_set.input_size)
@@ -570,6 +571,7 @@ def train(
                 _save(output_dir, model, config, history, best, start_time)
             _save_resume(resume_file, model.state_dict(), optimizer, lookahead, gen, history, best, start_time,
                          epoch=epoch + 1, step=step, recipe=recipe)
+        epoch_seconds = time.time() - epoch_start
         if not stopped and cfg.early_stop and epoch + 1 - best["epoch"] >= cfg.early_stop:
             stopped = "early stop"
         if stopped:

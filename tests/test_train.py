@@ -97,13 +97,15 @@ def test_time_limit_stops_cleanly_with_a_valid_checkpoint(shapes_dir, tmp_path):
 
 
 def test_a_time_limit_starts_no_epoch_that_would_end_past_it(shapes_dir, tmp_path, monkeypatch):
-    assert not core.train._next_epoch_past([], 100.0, 1)
-    assert core.train._next_epoch_past([{"seconds": 20.0}, {"seconds": 50.0}], 40.0, 1)  # 40 s + a 30 s epoch > 60 s
-    assert not core.train._next_epoch_past([{"seconds": 20.0}, {"seconds": 50.0}], 25.0, 1)
-    monkeypatch.setattr(core.train, "_next_epoch_past", lambda history, elapsed, limit: len(history) >= 2)
+    assert not core.train._next_epoch_past(None, 100.0, 1)  # no epoch has run yet in this process
+    assert core.train._next_epoch_past(30.0, 40.0, 1)  # 40 s + a 30 s epoch > 60 s
+    assert not core.train._next_epoch_past(30.0, 25.0, 1)
+    calls = []
+    monkeypatch.setattr(core.train, "_next_epoch_past", lambda seconds, elapsed, limit: calls.append(seconds) or len(calls) >= 3)
     result = train(_cfg(shapes_dir, tmp_path / "m", epochs=4, max_minutes=30))
     assert result.stopped_early == "time limit"
     assert [h["epoch"] for h in result.metrics["history"]] == [1, 2]
+    assert calls[0] is None and calls[1] > 0  # the first epoch's length, measured in this process
     state = torch.load(tmp_path / ".m.resume.pt", weights_only=True)
     assert (state["epoch"], state.get("batch", 0)) == (2, 0)  # --resume goes on with epoch 3
 
