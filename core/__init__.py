@@ -8,7 +8,7 @@ import sys
 # after a free, ones over a few MB) back to the kernel and maps it anew on the next step, so each step of a network at
 # 192 px touches hundreds of thousands of fresh pages; training MobileNetV2 there spent a quarter of its time in the
 # kernel. Keeping freed memory in the process and letting torch's large blocks use 2 MB pages makes the same step
-# faster (benchmarks/train_throughput.py). WTCS_ALLOCATOR=default leaves both as they were.
+# faster (benchmarks/allocator.py). WTCS_ALLOCATOR=default leaves both as they were.
 if os.environ.get("WTCS_ALLOCATOR") != "default":
     os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # torch: madvise(MADV_HUGEPAGE) its blocks of 2 MB and more
     if sys.platform.startswith("linux"):

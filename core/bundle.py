@@ -23,7 +23,7 @@ from core.errors import ConfigError, UserError
 from core.evaluate import SAMPLE_NAME, build_eval_cache, default_tta, measure_validation
 from core.explain import CHANNEL_INDEX_FILE, channel_index
 from core.report import model_card, train_command
-from core.wise import store_mix
+from core.wise import check_alpha, mix, start_source, start_state, unmixed_checkpoint
 
 
 def write_eval_sample(checkpoint_dir: str | Path, per_class: int, seed: int = 0, data: str | None = None,
@@ -86,7 +86,25 @@ def store_quantized(checkpoint_dir: str | Path, weight_format: str, data: str | 
                           "(the run folder, or python -m core.ensemble on its members)")
     config = {**ckpt.config, "weight_format": weight_format, **({"int4_from": int4_from} if int4_from else {})}
     round_trip(ckpt.model, weight_format, int4_from)
-    metrics = {**ckpt.metrics, "val_float": ckpt.metrics.get("val"),
+    return _save_remeasured(checkpoint_dir, ckpt, config, "val_float", data)
+
+
+def store_mix(checkpoint_dir: str | Path, alpha: float, data: str | None = None) -> dict:
+    """Replace the checkpoint's weights by their mix with the pretrained network's (core.wise), fine-tuned share
+    ``alpha``, and re-measure its validation figures (the fine-tuned network's stay in metrics.json as
+    ``val_finetuned``); float16 weights stay float16. Returns the new ``val`` figures."""
+    alpha = check_alpha(alpha)
+    checkpoint_dir = Path(checkpoint_dir)
+    ckpt = unmixed_checkpoint(checkpoint_dir)
+    ckpt.model.load_state_dict(mix(ckpt.model.state_dict(), start_state(ckpt), alpha))
+    config = {**ckpt.config, "wise": {"alpha": alpha, "init_from": start_source(ckpt)}}
+    return _save_remeasured(checkpoint_dir, ckpt, config, "val_finetuned", data)
+
+
+def _save_remeasured(checkpoint_dir: Path, ckpt, config: dict, previous: str, data: str | None) -> dict:
+    """Save ``ckpt``'s (changed) weights under ``config`` with validation figures measured anew at its tta, the old
+    ones kept in metrics.json as ``previous``, the temperature refitted and the card rewritten. Returns ``val``."""
+    metrics = {**ckpt.metrics, previous: ckpt.metrics.get("val"),
                **measure_validation(replace(ckpt, config=config), default_tta(ckpt), data)}
     config["temperature"] = metrics["val_calibrated"]["temperature"]
     save_checkpoint(checkpoint_dir, ckpt.model, config, metrics, model_card(checkpoint_dir.name, config, metrics))

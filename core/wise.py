@@ -7,7 +7,7 @@ photos overfits them; a step back towards the pretrained weights keeps more of w
 costs nothing at run time: the mix is one network of the same shape.
 
     python -m core.wise checkpoints/everyday50-mobilenetv2 --alphas 1,0.9,0.8,0.7   validation top-1 of each mix (JSON)
-    python -m core.bundle checkpoints/everyday50-mobilenetv2 --wise 0.8             store one mix (a recipe's step)
+    python -m core.bundle checkpoints/everyday50-mobilenetv2 --wise 0.8             store one mix (core.bundle.store_mix)
 """
 
 from __future__ import annotations
@@ -16,18 +16,16 @@ import argparse
 import json
 import math
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from core.checkpoint import FLOAT16, Checkpoint, load_checkpoint, save_checkpoint
+from core.checkpoint import FLOAT16, Checkpoint, load_checkpoint
 from core.errors import ConfigError, UserError
-from core.evaluate import default_tta, load_eval_set, measure_validation
+from core.evaluate import default_tta, load_eval_set
 from core.models import members
 from core.predict import to_model_input
 from core.pretrained import load_pretrained
-from core.report import model_card
 from core.train import class_key, replace_head
 
 BATCH = 100  # images a forward pass
@@ -121,22 +119,6 @@ def _run(stages: list[tuple[str, torch.nn.Module]], x: torch.Tensor) -> torch.Te
     for _, stage in stages:
         x = stage(x)
     return x
-
-
-def store_mix(checkpoint_dir: str | Path, alpha: float, data: str | None = None) -> dict:
-    """Replace the checkpoint's weights by the mix with fine-tuned share ``alpha`` and re-measure its validation
-    figures (the fine-tuned network's stay in metrics.json as ``val_finetuned``); float16 weights stay float16.
-    Returns the new ``val``."""
-    alpha = check_alpha(alpha)
-    checkpoint_dir = Path(checkpoint_dir)
-    ckpt = unmixed_checkpoint(checkpoint_dir)
-    ckpt.model.load_state_dict(mix(ckpt.model.state_dict(), start_state(ckpt), alpha))
-    config = {**ckpt.config, "wise": {"alpha": alpha, "init_from": start_source(ckpt)}}
-    metrics = {**ckpt.metrics, "val_finetuned": ckpt.metrics.get("val"),
-               **measure_validation(replace(ckpt, config=config), default_tta(ckpt), data)}
-    config["temperature"] = metrics["val_calibrated"]["temperature"]
-    save_checkpoint(checkpoint_dir, ckpt.model, config, metrics, model_card(checkpoint_dir.name, config, metrics))
-    return metrics["val"]
 
 
 def main(argv: list[str] | None = None) -> int:

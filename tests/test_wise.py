@@ -49,7 +49,7 @@ def test_the_mix_lies_between_the_fine_tuned_weights_and_the_pretrained_ones_cut
     key = "stage7.0.body.0.0.weight"
     assert not torch.equal(own[key], pre[key])  # fine-tuning moved it
 
-    wise.store_mix(run_copy, 0.25)
+    bundle.store_mix(run_copy, 0.25)
     mixed = load_checkpoint(run_copy)
     state = mixed.model.state_dict()
     assert torch.allclose(state[key], 0.25 * own[key] + 0.75 * pre[key], atol=1e-6)
@@ -83,7 +83,7 @@ def test_measured_with_the_mirror_a_mix_scores_as_the_evaluate_command_would(run
 @pytest.mark.parametrize("alpha", [1.5, -0.1, float("nan"), "half"])
 def test_a_share_outside_0_to_1_is_refused_with_a_message(run_copy, alpha):
     with pytest.raises(ConfigError, match="from 0"):
-        wise.store_mix(run_copy, alpha)
+        bundle.store_mix(run_copy, alpha)
 
 
 def test_the_bundle_command_reports_a_bad_share_without_a_traceback(run_copy, capsys):
@@ -93,9 +93,9 @@ def test_the_bundle_command_reports_a_bad_share_without_a_traceback(run_copy, ca
 
 def test_a_model_mixed_once_or_trained_from_scratch_or_of_unknown_classes_is_refused(run_copy, tiny_checkpoint, pretrained,
                                                                                       tmp_path):
-    wise.store_mix(run_copy, 0.5)
+    bundle.store_mix(run_copy, 0.5)
     with pytest.raises(ConfigError, match="already a mix"):
-        wise.store_mix(run_copy, 0.5)
+        bundle.store_mix(run_copy, 0.5)
     with pytest.raises(ConfigError, match="--init-from"):
         wise.measure(tiny_checkpoint, [0.5])
     partial = tmp_path / "partial-pretrained"
