@@ -73,7 +73,8 @@ def test_a_click_on_a_confusion_matrix_cell_shows_that_cells_images(sampled_chec
         gallery = page.locator("#errors-gallery img")
         gallery.first.wait_for()
         assert gallery.count() == min(count, errors.GALLERY_LIMIT)
-        assert true in page.locator("#errors-gallery").inner_text()
+        # the captions can render a moment after the images: wait for them rather than read at once
+        page.wait_for_function("t => document.querySelector('#errors-gallery')?.innerText.includes(t)", arg=true)
         # a click outside the cells (the title's corner) changes nothing
         click_picture_at(page, "errors-confusion", 2, 2)
         page.wait_for_timeout(500)
