@@ -9,7 +9,7 @@ follows a one-cycle schedule, and an optional lookahead EMA and flip test-time a
 fraction of a percent. Each epoch ends with a validation pass, an atomic save of the best checkpoint, and a
 resume file, so a killed run continues with ``--resume``. A ``--max-minutes`` limit that falls inside an epoch
 saves the exact position instead (batch, partial figures, random-number state), so a run split over several
-sessions ends with the same model and history as one run straight through (in a single process; under torchrun the
+invocations ends with the same model and history as one run straight through (in a single process; under torchrun the
 augmentations after a resume differ).
 """
 
