@@ -19,7 +19,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from core.camera import camera_frame  # noqa: E402
 from core.data import load_train_val  # noqa: E402
@@ -51,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         ckpt.model.load_state_dict(mix(own, start, alpha))
         row = {"alpha": alpha}
         for label, images in (("photos", photos), ("frames", frames)):
-            with torch.no_grad():
-                said = [ckpt.classes[int(probabilities(ckpt, preprocess(img, ckpt).tensor)[0].argmax())] for img in images]
+            said = [ckpt.classes[int(probabilities(ckpt, preprocess(img, ckpt).tensor)[0].argmax())] for img in images]
             row[f"{label}_top1"] = round(sum(s == n for s, n in zip(said, names, strict=True)) / len(names), 4)
         rows.append(row)
     result = {"checkpoint": Path(args.checkpoint).name, "images": len(photos), "mixes": rows}
