@@ -1,6 +1,6 @@
 """Teaching new classes from camera snapshots: accuracy and speed per backbone, and live-frame latency while a job trains.
 
-    python benchmarks/teach.py --json [--bases cifar10-resnet,imagenet-mobilenetv2] [--latency]
+    python benchmarks/teach.py --json [--bases cifar10-resnet,imagenet-mobilenetv2] [--finetune] [--latency]
 
 1. For each base network (the old CIFAR-10 backbone against the ImageNet-pretrained one, in one run), 2 and 5 new
    classes taught from 5 and 20 snapshots each, for ``--draws`` different sets of classes. Snapshots and held-out
@@ -8,6 +8,9 @@
    blurred, photo on a 640x480 frame, with blur, light, noise and JPEG); the held-out frames use other photos than the
    snapshots (30 a class). Reports the held-out accuracy of the live headline ("not sure" counts as wrong) and of
    the most probable class, each draw's and their mean, and the seconds from "Teach" (start_teach) to a model on disk.
+   With --finetune, the 20-snapshot draws are also taught with the optional second phase (every layer fine-tuned).
+   For a base that already knows the taught classes (the ImageNet network knows all of everyday50's), its own answer
+   among them on the same frames is reported too: how well its features see these frames before any teaching.
 2. "None of these": 2 classes x 20 snapshots taught with and without a background class ("nothing", snapshots of
    empty scenes); the share of frames of neither class (empty scenes and other everyday50 objects) the live view
    answers with "not sure" or "nothing".
@@ -39,7 +42,7 @@ from core.data import DATA_DIR, load_train_val  # noqa: E402
 from core.explain import unsure_threshold  # noqa: E402
 from core.jobs import JobManager  # noqa: E402
 from core.predict import predict_topk  # noqa: E402
-from core.teach import BACKGROUND_CLASS, TEACH_HEAD, CaptureStore, start_teach, teach_phases  # noqa: E402
+from core.teach import BACKGROUND_CLASS, TEACH_FINETUNE, TEACH_HEAD, CaptureStore, start_teach, teach_phases  # noqa: E402
 
 HELDOUT = 30  # held-out frames per class: the validation photos of a class not used as snapshots (50 - 20)
 POOL = 15  # classes a draw is taken from (5 classes a draw); the photos of the others make the backgrounds
@@ -57,8 +60,10 @@ def frames_of(photos: list[np.ndarray], backgrounds: list[np.ndarray], rng: np.r
     return [camera_frame(p, backgrounds[rng.integers(len(backgrounds))], rng) for p in photos]
 
 
-def teach_once(base: Path, classes: dict[str, list[np.ndarray]], tmp: Path, tag: str) -> tuple[float, Path | None, str]:
-    """Teach ``classes`` (name -> snapshots) on ``base``; (seconds from start to a model on disk, its folder, state)."""
+def teach_once(base: Path, classes: dict[str, list[np.ndarray]], tmp: Path, tag: str,
+               finetune: bool = False) -> tuple[float, Path | None, str]:
+    """Teach ``classes`` (name -> snapshots) on ``base`` (``finetune``: with the second phase); (seconds from start to
+    a model on disk, its folder, state)."""
     store = CaptureStore(tmp / f"captures-{tag}")
     store.set_classes(list(classes))
     for name, snaps in classes.items():
@@ -66,7 +71,7 @@ def teach_once(base: Path, classes: dict[str, list[np.ndarray]], tmp: Path, tag:
             store.add(name, snap)
     jobs = JobManager(tmp / f"runs-{tag}")
     t0 = time.time()
-    start_teach(jobs, store, base, f"bench-{tag}")
+    start_teach(jobs, store, base, f"bench-{tag}", finetune=finetune)
     status = jobs.wait(timeout=600)
     return time.time() - t0, status.output_dir if status.state == "done" else None, status.error or status.state
 
@@ -81,6 +86,27 @@ def answers(model_dir: Path, frames: list[np.ndarray]) -> list[tuple[str, bool]]
         name, p = predict_topk(ckpt, f, k=1).top[0]
         out.append((name, p >= threshold))
     return out
+
+
+def class_key(name: str) -> str:
+    return name.strip().lower().replace(" ", "_")
+
+
+def known_accuracy(ckpt, frames: list[np.ndarray], truth: list[str]) -> float | None:
+    """Accuracy of the base network's own answer restricted to the taught classes (the most probable of them), when it
+    was trained on all of them; else None."""
+    index = {class_key(c): i for i, c in enumerate(ckpt.classes)}
+    taught = sorted(set(truth))
+    if not all(class_key(c) in index for c in taught):
+        return None
+    rows = [index[class_key(c)] for c in taught]
+    from core.predict import preprocess, probabilities
+
+    right = 0
+    for frame, t in zip(frames, truth, strict=True):
+        probs = probabilities(ckpt, preprocess(frame, ckpt).tensor)[0, rows]
+        right += taught[int(probs.argmax())] == t
+    return round(right / len(truth), 4)
 
 
 def scores(said: list[tuple[str, bool]], truth: list[str]) -> dict:
@@ -142,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(DATA_DIR / "everyday50-train-jpg.tar.gz"), help="photos to make frames from")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--draws", type=int, default=3, help="sets of classes taught for each row (at most 3)")
+    parser.add_argument("--finetune", action="store_true",
+                        help="also teach the 20-snapshot draws with the second phase (every layer fine-tuned)")
     parser.add_argument("--latency", action="store_true", help="also measure live frames while a job trains")
     parser.add_argument("--latency-seconds", type=float, default=8.0, help="how long to sample frames in each state")
     parser.add_argument("--blocks", type=int, default=8, help="alternating paused/training blocks per state")
@@ -162,31 +190,39 @@ def main(argv: list[str] | None = None) -> int:
         for n_classes in (2, 5):
             for per_class in (5, 20):
                 for base in bases:
-                    draws_here = []
-                    for d in range(args.draws):
-                        taught = order[(5 * d) % POOL:][:n_classes]
-                        draw_rng = np.random.default_rng([args.seed, n_classes, per_class, d])  # same frames per base
-                        snaps = {c: frames_of(photos[c][:per_class], backgrounds, draw_rng) for c in taught}
-                        heldout = {c: frames_of(photos[c][-HELDOUT:], backgrounds, draw_rng) for c in taught}
-                        tag = f"{base.name}-{n_classes}x{per_class}-{d}"
-                        seconds, model_dir, state = teach_once(base, snaps, tmp, tag)
-                        row = {"classes_taught": taught, "teach_seconds": round(seconds, 1), "state": state}
-                        if model_dir:
-                            row.update(scores(answers(model_dir, [f for c in taught for f in heldout[c]]),
-                                              [c for c in taught for _ in heldout[c]]))
-                            shutil.rmtree(model_dir, ignore_errors=True)
-                        draws_here.append(row)
-                    done = [r for r in draws_here if "heldout_top1" in r]
-                    summary = {"base": base.name, "classes": n_classes, "snapshots_per_class": per_class,
-                               "draws": len(draws_here), "heldout_frames": len(done) * n_classes * HELDOUT,
-                               "teach_seconds_median": statistics.median(r["teach_seconds"] for r in draws_here),
-                               "states": sorted({r["state"] for r in draws_here})}
-                    for key in ("heldout_top1", "heldout_top1_any", "heldout_not_sure"):
-                        summary[key] = round(statistics.mean(r[key] for r in done), 4) if done else None
-                    summary["heldout_top1_per_draw"] = [r.get("heldout_top1") for r in draws_here]
-                    rows.append(summary)
-                    draws += [{"base": base.name, "classes": n_classes, "snapshots_per_class": per_class, **r}
-                              for r in draws_here]
+                    base_ckpt = load_checkpoint(base)
+                    for finetune in (False, True) if args.finetune and per_class == 20 else (False,):
+                        draws_here = []
+                        for d in range(args.draws):
+                            taught = order[(5 * d) % POOL:][:n_classes]
+                            draw_rng = np.random.default_rng([args.seed, n_classes, per_class, d])  # same frames per base
+                            snaps = {c: frames_of(photos[c][:per_class], backgrounds, draw_rng) for c in taught}
+                            heldout = {c: frames_of(photos[c][-HELDOUT:], backgrounds, draw_rng) for c in taught}
+                            frames, truth = [f for c in taught for f in heldout[c]], [c for c in taught for _ in heldout[c]]
+                            tag = f"{base.name}-{n_classes}x{per_class}-{d}{'-ft' if finetune else ''}"
+                            seconds, model_dir, state = teach_once(base, snaps, tmp, tag, finetune)
+                            row = {"classes_taught": taught, "teach_seconds": round(seconds, 1), "state": state}
+                            if model_dir:
+                                row.update(scores(answers(model_dir, frames), truth))
+                                shutil.rmtree(model_dir, ignore_errors=True)
+                            if not finetune:
+                                row["base_own_answer_top1"] = known_accuracy(base_ckpt, frames, truth)
+                            draws_here.append(row)
+                        done = [r for r in draws_here if "heldout_top1" in r]
+                        summary = {"base": base.name, "classes": n_classes, "snapshots_per_class": per_class,
+                                   "finetune": finetune, "draws": len(draws_here),
+                                   "heldout_frames": len(done) * n_classes * HELDOUT,
+                                   "teach_seconds_median": statistics.median(r["teach_seconds"] for r in draws_here),
+                                   "states": sorted({r["state"] for r in draws_here})}
+                        for key in ("heldout_top1", "heldout_top1_any", "heldout_not_sure"):
+                            summary[key] = round(statistics.mean(r[key] for r in done), 4) if done else None
+                        summary["heldout_top1_per_draw"] = [r.get("heldout_top1") for r in draws_here]
+                        own = [r.get("base_own_answer_top1") for r in draws_here]
+                        if not finetune and None not in own:
+                            summary["base_own_answer_top1"] = round(statistics.mean(own), 4)
+                        rows.append(summary)
+                        draws += [{"base": base.name, "classes": n_classes, "snapshots_per_class": per_class,
+                                   "finetune": finetune, **r} for r in draws_here]
 
         # -- "none of these": frames of neither class, taught with and without a background class
         taught = order[:2]
@@ -215,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
 
         result = {"teach": rows, "teach_draws": draws, "none_of_these": background_rows,
                   "teach_epochs": TEACH_HEAD["epochs"], "heldout_frames_per_class": HELDOUT, "cpu_count": os.cpu_count()}
+        if args.finetune:
+            result["finetune_phase"] = {k: TEACH_FINETUNE.get(k) for k in ("epochs", "lr", "freeze")}
         if args.latency:
             result["latency"] = latency_while_training(bases[-1], snaps, tmp, args)
     if args.json:
