@@ -290,7 +290,8 @@ def build(ctx: AppContext, jobs: JobManager, session: gr.State, launched: gr.Sta
                     teach_name = gr.Textbox(label="New model's name", placeholder="taught-keys-mug",
                                             info="blank: named after the classes", scale=2)
                     finetune = gr.Checkbox(label="then fine-tune every layer", value=False,
-                                           info="six more epochs, two to three times as long; the top guess is right a little more often", scale=2)
+                                           info="six more epochs, two to three times as long; the top guess is right "
+                                                "a little more often", scale=2)
                     teach = gr.Button("Teach", variant="primary", elem_id="teach-start", scale=1)
                 result = gr.Markdown(teach_result_markdown(jobs.status()), elem_id="teach-result")
                 with gr.Row():
