@@ -41,8 +41,9 @@ from core.checkpoint import CHECKPOINTS_DIR, load_checkpoint  # noqa: E402
 from core.data import DATA_DIR, load_train_val  # noqa: E402
 from core.explain import unsure_threshold  # noqa: E402
 from core.jobs import JobManager  # noqa: E402
-from core.predict import predict_topk  # noqa: E402
+from core.predict import predict_topk, preprocess, probabilities  # noqa: E402
 from core.teach import BACKGROUND_CLASS, TEACH_FINETUNE, TEACH_HEAD, CaptureStore, start_teach, teach_phases  # noqa: E402
+from core.train import class_key  # noqa: E402
 
 HELDOUT = 30  # held-out frames per class: the validation photos of a class not used as snapshots (50 - 20)
 POOL = 15  # classes a draw is taken from (5 classes a draw); the photos of the others make the backgrounds
@@ -88,10 +89,6 @@ def answers(model_dir: Path, frames: list[np.ndarray]) -> list[tuple[str, bool]]
     return out
 
 
-def class_key(name: str) -> str:
-    return name.strip().lower().replace(" ", "_")
-
-
 def known_accuracy(ckpt, frames: list[np.ndarray], truth: list[str]) -> float | None:
     """Accuracy of the base network's own answer restricted to the taught classes (the most probable of them), when it
     was trained on all of them; else None."""
@@ -100,8 +97,6 @@ def known_accuracy(ckpt, frames: list[np.ndarray], truth: list[str]) -> float | 
     if not all(class_key(c) in index for c in taught):
         return None
     rows = [index[class_key(c)] for c in taught]
-    from core.predict import preprocess, probabilities
-
     right = 0
     for frame, t in zip(frames, truth, strict=True):
         probs = probabilities(ckpt, preprocess(frame, ckpt).tensor)[0, rows]
@@ -120,7 +115,6 @@ def scores(said: list[tuple[str, bool]], truth: list[str]) -> dict:
 
 def live_frame_function(ckpt):
     """One live frame: preprocess, predict and (when core.explain exists) Grad-CAM. Returns (fn, description)."""
-    from core.predict import preprocess, probabilities
 
     gradcam = None
     try:
