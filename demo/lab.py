@@ -291,7 +291,7 @@ def tick(ctx: AppContext, jobs: JobManager, version: int, choices_seen, launched
         out["cancel"] = gr.Button(interactive=status.busy and viewer in (None, status.owner))
         out["teach"] = out["start"] = gr.Button(interactive=not status.busy)
         out["version"] = status.version
-    choices = ctx.store.choices()
+    choices = ctx.model_choices()
     finished_here = status.state == "done" and launched_id is not None and launched_id == status.id
     if choices != choices_seen or finished_here:
         paths = [p for _, p in choices]
@@ -342,7 +342,7 @@ def build(ctx: AppContext) -> dict:
 
     taught = teach.build(ctx, jobs, session, launched)
 
-    base_choices = [("from scratch (a new network)", FROM_SCRATCH)] + ctx.store.choices()
+    base_choices = [("from scratch (a new network)", FROM_SCRATCH)] + ctx.model_choices()
     d = LabSettings()
     with gr.Accordion("2 · Fine-tuning lab", open=False):
         gr.Markdown("Start from a trained model (or from scratch), pick a dataset and the knobs, and watch the "
@@ -407,10 +407,10 @@ def build(ctx: AppContext) -> dict:
     seen_version = gr.State(-1)
     # What this browser's menus list, read when the page loads (as demo.ui refreshes the menu then), so the first
     # tick does not resend unchanged menus.
-    seen_choices = gr.State(ctx.store.choices())
+    seen_choices = gr.State(ctx.model_choices())
     root = gr.context.Context.root_block
     if root is not None:
-        root.load(ctx.store.choices, outputs=seen_choices, show_progress="hidden", api_visibility="private")
+        root.load(ctx.model_choices, outputs=seen_choices, show_progress="hidden", api_visibility="private")
 
     # -- callbacks
     for event in taught["names_changed"]:  # the captured classes' new names in the dataset menu

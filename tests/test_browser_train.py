@@ -31,18 +31,24 @@ def wait_count(page, slot: int, at_least: int) -> None:
 
 
 def model_options(page) -> list[str]:
+    """The Model menu's options as its open list shows them (empty when the list was redrawn before it was read)."""
     page.locator("#model-select input").click()
+    for _ in range(20):  # the list opens within a few ticks; replaced choices while it opens leave it empty
+        if page.get_by_role("option").count():
+            break
+        page.wait_for_timeout(250)
     options = page.get_by_role("option").all_inner_texts()
     page.keyboard.press("Escape")
     return options
 
 
 def wait_for_options(page, good, seconds: float = 30) -> list[str]:
-    """The Model menu's options once ``good(options)`` holds (the menus follow new and deleted models each tick)."""
+    """The Model menu's options once ``good(options)`` holds for a list that shows some (the menus follow new and
+    deleted models each tick, and a tick that replaces the choices redraws an open list empty)."""
     deadline = time.time() + seconds
-    while not good(options := model_options(page)) and time.time() < deadline:
+    while not ((options := model_options(page)) and good(options)) and time.time() < deadline:
         page.wait_for_timeout(500)
-    assert good(options), options
+    assert options and good(options), options
     return options
 
 
@@ -87,7 +93,7 @@ def test_teach_on_one_screen_keep_the_classes_per_browser_and_delete_the_taught_
         assert page.evaluate("() => { const v = document.querySelector('#teach-camera video');"
                              " return !!v && !v.paused && v.readyState >= 2 }")
         page.wait_for_function("() => /sure|nothing/.test(document.querySelector('#teach-verdict').innerText)")
-        assert any(re.search(r"taught-apples-keys \(\d+\.\d%\)", o) for o in model_options(page))
+        wait_for_options(page, lambda options: any(re.search(r"taught-apples-keys \(\d+\.\d%\)", o) for o in options))
         taught = page.locator("#teach-models input")
         assert taught.input_value().startswith("taught-apples-keys")
 
@@ -113,8 +119,8 @@ def test_teach_on_one_screen_keep_the_classes_per_browser_and_delete_the_taught_
         # deleting the taught model unselects it at once and takes it out of the menus at the next tick
         page.locator("#teach-model-delete").click()
         page.wait_for_function("() => document.querySelector('#teach-models input').value === ''")
-        options = wait_for_options(page, lambda options: not any("taught-apples-keys" in o for o in options))
-        assert any(tiny_checkpoint.name in o for o in options)
+        wait_for_options(page, lambda options: not any("taught-apples-keys" in o for o in options)
+                         and any(tiny_checkpoint.name in o for o in options))
     assert not (runs / "taught-apples-keys").exists()
     assert len(list((runs / ".captures").iterdir())) == 1  # the second browser stored nothing
 
