@@ -59,3 +59,21 @@ def test_the_pretrained_network_is_complete_credited_and_names_a_photo():
     assert sorted(c for members in ckpt.groups.values() for c in members) == sorted(ckpt.classes)
     pred = predict_topk(ckpt, Path(__file__).resolve().parent.parent / "demo" / "examples" / "chelsea_cat.jpg")
     assert pred.groups[0][0] == "cat" and pred.top[0][1] >= ckpt.config["unsure_threshold"]
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_shipped_configs_and_metrics_name_no_absolute_path():
+    """A clone elsewhere reads the same recipe: folders and data are named relative to the repository."""
+    for path in sorted(CHECKPOINTS.glob("*/*.json")):
+        found = [s for s in _strings(json.loads(path.read_text())) if s.startswith(("/", "~")) or s[1:3] == ":\\"]
+        assert not found, f"{path.parent.name}/{path.name} names {found}"
