@@ -83,6 +83,7 @@ def test_a_click_on_a_confusion_matrix_cell_shows_that_cells_images(sampled_chec
         # Compare offers the model with the same classes, not the one with other classes (nor the model itself)
         page.get_by_text("Compare with another model").click()
         page.locator("#errors-other input").click()
+        page.get_by_role("option").first.wait_for()  # the list opens a moment after the click
         offered = page.get_by_role("option").all_inner_texts()
         page.keyboard.press("Escape")
         assert any("same-classes" in o for o in offered), offered
