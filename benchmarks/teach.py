@@ -178,13 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     order = [names[i] for i in rng.permutation(len(names))]
     backgrounds = [p for c in order[POOL:] for p in photos[c][:5]]  # photos of classes never taught, blurred behind
     bases = [CHECKPOINTS_DIR / b for b in args.bases.split(",")]
+    base_ckpts = {base: load_checkpoint(base) for base in bases}  # each base's own answers, loaded once
     rows, draws = [], []
     with tempfile.TemporaryDirectory(prefix="wtcs-teach-bench-") as tmp:
         tmp = Path(tmp)
         for n_classes in (2, 5):
             for per_class in (5, 20):
                 for base in bases:
-                    base_ckpt = load_checkpoint(base)
                     for finetune in (False, True) if args.finetune and per_class == 20 else (False,):
                         draws_here = []
                         for d in range(args.draws):
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                                 row.update(scores(answers(model_dir, frames), truth))
                                 shutil.rmtree(model_dir, ignore_errors=True)
                             if not finetune:
-                                row["base_own_answer_top1"] = known_accuracy(base_ckpt, frames, truth)
+                                row["base_own_answer_top1"] = known_accuracy(base_ckpts[base], frames, truth)
                             draws_here.append(row)
                         done = [r for r in draws_here if "heldout_top1" in r]
                         summary = {"base": base.name, "classes": n_classes, "snapshots_per_class": per_class,
