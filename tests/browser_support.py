@@ -224,3 +224,22 @@ def open_tab(page, name: str) -> None:
     tab.click()
     page.wait_for_function("t => t.getAttribute('aria-selected') === 'true'", arg=tab.element_handle())
     page.wait_for_timeout(300)  # let Gradio render the tab's components before screenshots or clicks
+
+
+def menu_options(page, elem_id: str, seconds: float = 5) -> list[str]:
+    """The options of the Gradio dropdown ``#elem_id`` as its open list shows them (opened, read, closed); empty when
+    the list did not show within ``seconds`` (a server update that replaces the choices redraws an open list empty).
+
+    A single-choice Gradio dropdown opens its list when its box gains focus, not on a click, and Escape closes the
+    list but leaves the focus: the box is blurred before and after, so every call opens the list afresh."""
+    box = page.locator(f"#{elem_id} input")
+    box.blur()
+    box.click()
+    options = page.locator(f"#{box.get_attribute('aria-controls')}").get_by_role("option")
+    deadline = time.time() + seconds
+    while not options.count() and time.time() < deadline:
+        page.wait_for_timeout(100)
+    texts = [t.strip() for t in options.all_inner_texts()]
+    page.keyboard.press("Escape")
+    box.blur()
+    return texts

@@ -22,7 +22,7 @@ import pytest
 from core.checkpoint import CHECKPOINTS_DIR, list_checkpoints
 from core.data import load_train_val, write_sample_zip
 from core.evaluate import SAMPLE_NAME
-from tests.browser_support import browser_page, needs_chromium, open_tab, running_app, start_webcam
+from tests.browser_support import browser_page, menu_options, needs_chromium, open_tab, running_app, start_webcam
 from tests.fixtures import SHAPE_CLASSES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
@@ -124,17 +124,6 @@ def two_models_with_samples(tiny_checkpoint: Path, shapes_dir: Path, root: Path)
     (b / "config.json").write_text(json.dumps(config))
     write_sample_zip(replace(val, classes=[renamed[c] for c in val.classes]), b / SAMPLE_NAME)
     return root
-
-
-def menu_options(page, elem_id: str) -> list[str]:
-    """The options of the Gradio dropdown ``#elem_id`` (opened, read, closed)."""
-    box = page.locator(f"#{elem_id} input")
-    box.click()
-    options = page.locator(f"#{box.get_attribute('aria-controls')}").get_by_role("option")
-    options.first.wait_for()
-    texts = [t.strip() for t in options.all_inner_texts()]
-    page.keyboard.press("Escape")
-    return texts
 
 
 def test_explore_after_a_model_switch_and_a_gallery_click_with_the_cache_under_home(tiny_checkpoint, shapes_dir,

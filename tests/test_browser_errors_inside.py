@@ -14,7 +14,7 @@ import core.evaluate as ce
 from core.checkpoint import CheckpointStore, load_checkpoint
 from demo import errors, inside
 from demo.common import AppContext
-from tests.browser_support import browser_page, needs_chromium, open_tab, running_app
+from tests.browser_support import browser_page, menu_options, needs_chromium, open_tab, running_app
 from tests.test_evaluate import sampled_checkpoint  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -82,10 +82,7 @@ def test_a_click_on_a_confusion_matrix_cell_shows_that_cells_images(sampled_chec
 
         # Compare offers the model with the same classes, not the one with other classes (nor the model itself)
         page.get_by_text("Compare with another model").click()
-        page.locator("#errors-other input").click()
-        page.get_by_role("option").first.wait_for()  # the list opens a moment after the click
-        offered = page.get_by_role("option").all_inner_texts()
-        page.keyboard.press("Escape")
+        offered = menu_options(page, "errors-other")
         assert any("same-classes" in o for o in offered), offered
         assert not any("other-classes" in o or sampled_checkpoint.name in o for o in offered), offered
 

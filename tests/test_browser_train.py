@@ -10,7 +10,7 @@ import time
 import zipfile
 
 from demo.teach import BROWSER_KEY_STORAGE
-from tests.browser_support import chromium, needs_chromium, new_page, open_tab, running_app, start_webcam
+from tests.browser_support import chromium, menu_options, needs_chromium, new_page, open_tab, running_app, start_webcam
 
 # Each teaching phase stops itself after a minute (core.teach); the rest is a process starting on a busy machine:
 # a CI run next to a training run took 14 min instead of 5 and this job missed a 2-minute wait.
@@ -32,14 +32,7 @@ def wait_count(page, slot: int, at_least: int) -> None:
 
 def model_options(page) -> list[str]:
     """The Model menu's options as its open list shows them (empty when the list was redrawn before it was read)."""
-    page.locator("#model-select input").click()
-    for _ in range(20):  # the list opens within a few ticks; replaced choices while it opens leave it empty
-        if page.get_by_role("option").count():
-            break
-        page.wait_for_timeout(250)
-    options = page.get_by_role("option").all_inner_texts()
-    page.keyboard.press("Escape")
-    return options
+    return menu_options(page, "model-select")
 
 
 def wait_for_options(page, good, seconds: float = 30) -> list[str]:
