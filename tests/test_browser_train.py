@@ -30,16 +30,11 @@ def wait_count(page, slot: int, at_least: int) -> None:
                            f" >= {at_least}")
 
 
-def model_options(page) -> list[str]:
-    """The Model menu's options as its open list shows them (empty when the list was redrawn before it was read)."""
-    return menu_options(page, "model-select")
-
-
 def wait_for_options(page, good, seconds: float = 30) -> list[str]:
     """The Model menu's options once ``good(options)`` holds for a list that shows some (the menus follow new and
     deleted models each tick, and a tick that replaces the choices redraws an open list empty)."""
     deadline = time.time() + seconds
-    while not ((options := model_options(page)) and good(options)) and time.time() < deadline:
+    while not ((options := menu_options(page, "model-select")) and good(options)) and time.time() < deadline:
         page.wait_for_timeout(500)
     assert options and good(options), options
     return options
